@@ -1,0 +1,1 @@
+"""Artifact sources: what a run looks at (a git diff or a folder walk)."""

@@ -1,0 +1,193 @@
+"""The command line: parse flags into a Context, run the pipeline, write the reports.
+
+Exit codes (CONTRACT.md): 0 the policy passed, 1 it failed, 2 usage,
+configuration or tool error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlsecops import __version__
+from mlsecops.changes.artifact import ChangesetError
+from mlsecops.context import Context, Outputs
+from mlsecops.findings import Stage
+from mlsecops.pipeline import scan
+from mlsecops.policy import PolicyError, load_policy
+from mlsecops.policy import source as policy_source
+from mlsecops.reporters import console, json_report, markdown, sarif
+from mlsecops.verdict import Verdict
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+def _stages(text: str) -> list[Stage]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    try:
+        stages = [Stage(n) for n in names]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown stage in {text!r}; choose from deps, models, fuzz") from None
+    if not stages:
+        raise argparse.ArgumentTypeError("no stage given")
+    return stages
+
+
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("the fuzz budget must be between 0 and 3600 seconds")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlsecops", description="Security gate for ML repositories.")
+    p.add_argument("--version", action="version", version=f"mlsecops {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("scan", help="scan a repository or folder")
+    s.add_argument("path", nargs="?", default=".", help="repository or folder to scan (default: .)")
+    s.add_argument("--base", help="diff mode: only artifacts changed since this commit")
+    s.add_argument("--head", help="head commit of the diff (default: HEAD)")
+    s.add_argument("--all", action="store_true", dest="all_files", help="scan every file even with --base")
+    s.add_argument("--policy", help="YAML policy file, or a shipped name: default, strict, audit-only")
+    s.add_argument("--stages", type=_stages, default=[Stage.deps, Stage.models, Stage.fuzz],
+                   help="comma list of deps,models,fuzz (default: all three)")
+    s.add_argument("--fuzz-budget", type=_budget, help="wall-clock seconds for the fuzz stage")
+    s.add_argument("--advisory-db", help="offline advisory database: a folder or .zip of OSV records")
+    s.add_argument("--osv-url", help="OSV API base URL (a mirror); default: the public OSV service")
+    s.add_argument("--sarif", default="mlsecops.sarif", help="SARIF output (default: mlsecops.sarif)")
+    s.add_argument("--json", dest="json_out", help="JSON report output")
+    s.add_argument("--markdown", help="PR comment Markdown output")
+    s.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per core)")
+    s.add_argument("--cache-dir", help="result cache folder (default: ~/.cache/mlsecops)")
+    s.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+    pc = sub.add_parser("policy", help="policy tools")
+    psub = pc.add_subparsers(dest="policy_command", required=True)
+    chk = psub.add_parser("check", help="validate a policy file")
+    chk.add_argument("file")
+    return p
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+
+    def emit(msg: str) -> None:
+        if not quiet:
+            print(f"[{time.monotonic() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    return emit
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlsecops"
+
+
+def build_context(args: argparse.Namespace, workdir: Path) -> Context:
+    """Raise PolicyError for a bad policy."""
+    root = Path(args.path)
+    resolved = policy_source.resolve(root, args.policy, args.base, args.head)
+    advisory = args.advisory_db or os.environ.get("MLSECOPS_ADVISORY_DB") or None
+    return Context(
+        root=root,
+        base=args.base,
+        head=args.head,
+        all_files=args.all_files,
+        policy=resolved.policy,
+        policy_source=resolved.source,
+        policy_findings=resolved.findings,
+        stages=args.stages,
+        fuzz_budget=args.fuzz_budget,
+        advisory_db=Path(advisory) if advisory else None,
+        osv_url=args.osv_url,
+        outputs=Outputs(
+            sarif=Path(args.sarif) if args.sarif else None,
+            json_report=Path(args.json_out) if args.json_out else None,
+            markdown=Path(args.markdown) if args.markdown else None,
+        ),
+        workdir=workdir,
+        cache_dir=None if args.no_cache else Path(args.cache_dir) if args.cache_dir else _default_cache(),
+        jobs=args.jobs,
+        progress=_progress(args.quiet),
+    )
+
+
+def write_reports(verdict: Verdict, context: Context, policy_arg: str | None = None) -> list[str]:
+    """Write every requested output; return the problems (a full disk must not lose the verdict)."""
+    problems: list[str] = []
+    out = context.outputs
+    writers = [
+        (out.sarif, lambda p: sarif.write(verdict, p)),
+        (out.json_report, lambda p: json_report.write(verdict, p)),
+        (out.markdown, lambda p: markdown.write(verdict, p, context.report_url, policy_arg)),
+    ]
+    for path, write in writers:
+        if path is None:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            problems.append(f"cannot write {path}: {exc.strerror or exc}")
+    return problems
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp:
+        try:
+            context = build_context(args, Path(tmp))
+        except PolicyError as exc:
+            print(f"mlsecops: invalid policy\n{exc}", file=sys.stderr)
+            return EXIT_ERROR
+        try:
+            verdict, _ = scan(context)
+        except ChangesetError as exc:
+            print(f"mlsecops: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        console.write(verdict)
+        problems = write_reports(verdict, context, args.policy)
+        for p in problems:
+            print(f"mlsecops: {p}", file=sys.stderr)
+        if problems:
+            return EXIT_ERROR
+        return verdict.exit_code
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_ERROR
+    n = len(policy.waivers) + len(policy.deps.ignore)
+    print(f"{path}: valid (thresholds deps={policy.deps.fail_on} models={policy.models.fail_on} "
+          f"fuzz={policy.fuzz.fail_on}; {n} waiver(s))")
+    return EXIT_PASS
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "scan":
+            return cmd_scan(args)
+        return cmd_policy_check(args)
+    except KeyboardInterrupt:
+        print("mlsecops: interrupted", file=sys.stderr)
+        return 130

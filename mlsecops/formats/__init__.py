@@ -1,0 +1,1 @@
+"""Content-based format detection and the container readers the models stage walks."""

@@ -1,0 +1,176 @@
+"""Read a policy file and explain, with file, line and field, anything wrong in it.
+
+PyYAML gives values; pydantic gives errors by field path. This module walks the
+YAML node tree once to remember the line of every field so each pydantic error
+can be reported where the user has to fix it. YAML 1.1's `yes/no/on/off`
+booleans are turned off (`off` is a valid severity here), and a key written twice
+is an error instead of PyYAML's silent last-one-wins.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mlsecops.policy.model import Policy
+
+MAX_POLICY_BYTES = 1024 * 1024
+
+Loc = tuple[str | int, ...]
+
+
+class PolicyProblem(BaseModel):
+    line: int | None
+    field: str
+    message: str
+
+
+class PolicyError(Exception):
+    """The policy cannot be used. `str()` is ready to show a person."""
+
+    def __init__(self, source: str, problems: list[PolicyProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = []
+        for p in self.problems:
+            where = f"{self.source}:{p.line}" if p.line else self.source
+            field = f" {p.field}:" if p.field else ""
+            lines.append(f"{where}:{field} {p.message}")
+        return "\n".join(lines)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false, so `off` stays a string."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dupes: list[tuple[Loc, int]]) -> None:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                dupes.append((loc + (key,), key_node.start_mark.line + 1))
+            seen.add(key)
+            _walk(value_node, loc + (key,), lines, dupes)
+            lines[loc + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, loc + (i,), lines, dupes)
+
+
+def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    while True:
+        if loc in lines:
+            return lines[loc]
+        if not loc:
+            return None
+        loc = loc[:-1]
+
+
+def _field(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    """Field names valid at `loc`'s parent, for 'did you mean' hints."""
+    model: Any = Policy
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        model = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def _explain(err: dict[str, Any]) -> str:
+    loc: Loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        hint = difflib.get_close_matches(key, _allowed_keys(loc), n=1)
+        suffix = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"unknown key '{key}'{suffix}"
+    if err["type"] == "missing":
+        return "required field is missing"
+    value = err.get("input")
+    shown = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else type(value).__name__
+    return f"{err['msg']} (got {shown})"
+
+
+def load_policy_text(text: str, source: str) -> Policy:
+    """Parse and validate policy YAML; raise PolicyError naming source, line and field."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise PolicyError(source, [PolicyProblem(line=line, field="", message=f"invalid YAML: {exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(source, [PolicyProblem(line=None, field="", message=f"invalid YAML: {exc}")]) from None
+    if root is None:
+        raise PolicyError(source, [PolicyProblem(line=None, field="", message="the policy file is empty")])
+    if not isinstance(data, dict):
+        raise PolicyError(
+            source,
+            [PolicyProblem(line=root.start_mark.line + 1, field="", message="a policy must be a mapping of keys to values")],
+        )
+    lines: dict[Loc, int] = {}
+    dupes: list[tuple[Loc, int]] = []
+    _walk(root, (), lines, dupes)
+    if dupes:
+        raise PolicyError(
+            source, [PolicyProblem(line=line, field=_field(loc), message="key written twice") for loc, line in dupes]
+        )
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            PolicyProblem(line=_line_for(tuple(e["loc"]), lines), field=_field(tuple(e["loc"])), message=_explain(e))
+            for e in exc.errors()
+        ]
+        raise PolicyError(source, problems) from None
+
+
+def load_policy(path: Path, display: str | None = None) -> Policy:
+    """Read a policy file; unreadable or oversized files are PolicyErrors too."""
+    source = display or str(path)
+    try:
+        if path.stat().st_size > MAX_POLICY_BYTES:
+            raise PolicyError(source, [PolicyProblem(line=None, field="", message="the policy file is larger than 1 MiB")])
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(source, [PolicyProblem(line=None, field="", message=f"cannot read the policy: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(source, [PolicyProblem(line=None, field="", message=f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    return load_policy_text(text, source)

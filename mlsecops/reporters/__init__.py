@@ -1,0 +1,1 @@
+"""Reporters read the verdict and write; they never scan."""

@@ -1,0 +1,1 @@
+"""The deps stage: pip-audit over the dependency manifests a change touches."""

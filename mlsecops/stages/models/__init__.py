@@ -1,0 +1,1 @@
+"""The models stage: static analysis of model files. Nothing is ever loaded."""

@@ -1,0 +1,60 @@
+"""The `models:` section of a policy."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from mlsecops.formats.kinds import NAMES as FORMAT_NAMES
+
+from mlsecops.policy.common import SeverityOrOff, Strict, Threshold
+
+
+class ModelLimits(Strict):
+    """Bounds on what one file may cost; exceeding one is a finding, never a hang."""
+
+    max_file_mb: int = Field(default=100 * 1024, ge=1, description="larger files are not read")
+    max_depth: int = Field(default=8, ge=1, le=64, description="nested containers")
+    max_members: int = Field(default=20_000, ge=1, description="members per archive")
+    max_expanded_mb: int = Field(default=4096, ge=1, description="bytes decompressed per file")
+    max_pickle_mb: int = Field(default=256, ge=1, description="largest pickle read from an archive")
+    max_opcodes: int = Field(default=20_000_000, ge=1000)
+    engine_max_opcodes: int = Field(
+        default=300_000,
+        ge=1000,
+        description="fickling and modelscan see pickles up to this many opcodes",
+    )
+    timeout_seconds: float = Field(default=120, gt=0, description="per file")
+    memory_mb: int = Field(default=2048, ge=256, description="per scanning worker")
+
+
+class ModelsPolicy(Strict):
+    fail_on: Threshold = "high"
+    unknown_globals: SeverityOrOff = Field(
+        default="medium",
+        description="severity of an import that is neither allowlisted nor known-dangerous, "
+        "from a third-party module",
+    )
+    allow_globals: list[str] = Field(
+        default_factory=list, description="extra allowlist entries, 'module:name' globs"
+    )
+    deny_globals: list[str] = Field(
+        default_factory=list, description="extra denylist entries, 'module:name' globs"
+    )
+    allowed_formats: list[str] = Field(
+        default_factory=list, description="when set, any other model format is a finding"
+    )
+    blocked_formats: list[str] = Field(default_factory=list)
+    blocked_format_severity: SeverityOrOff = "high"
+    engines: list[str] = Field(
+        default_factory=lambda: ["mlsecops", "fickling", "modelscan"],
+        description="engines to run; mlsecops's own analysis always runs",
+    )
+    limits: ModelLimits = Field(default_factory=ModelLimits)
+
+    @field_validator("allowed_formats", "blocked_formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in FORMAT_NAMES]
+        if unknown:
+            raise ValueError(f"unknown format {unknown[0]!r}; known: {', '.join(FORMAT_NAMES)}")
+        return value
