@@ -20,7 +20,7 @@ from mlsecops.changes.artifact import ChangesetError
 from mlsecops.context import Context, Outputs
 from mlsecops.findings import Stage
 from mlsecops.pipeline import scan
-from mlsecops.policy import PolicyError, load_policy
+from mlsecops.policy.loader import PolicyError, load_policy
 from mlsecops.policy import source as policy_source
 from mlsecops.reporters import console, json_report, markdown, sarif
 from mlsecops.verdict import Verdict

@@ -2,8 +2,12 @@
 
 The policy is `--policy` (a file, or a shipped name: default, strict,
 audit-only), else `.mlsecops.yml` at PATH, else the shipped default. In diff
-mode, when the pull request edits the in-repository policy file, the run is
-judged with the base commit's version and the edit is reported as a finding.
+mode, when the pull request edits, adds or deletes the policy file in the
+repository, the run is judged with the base commit's version (the shipped
+default if the base has none) and the change is reported as a finding, MLS001.
+The head version is never loaded then, so a broken policy in a PR cannot stop
+the gate either. Without the merge base (a shallow clone), the base commit's
+version is used.
 """
 
 from __future__ import annotations
@@ -49,12 +53,13 @@ def resolve(root: Path, explicit: str | None, base: str | None, head: str | None
             raise PolicyError(explicit, [PolicyProblem(line=None, field="", message="no such policy file (shipped names: " + ", ".join(SHIPPED) + ")")])
     else:
         path = root_dir / REPO_POLICY
-        if not path.exists():
-            return _shipped("default")
-    resolved = ResolvedPolicy(policy=load_policy(path, _display(path, root_dir)), source=_display(path, root_dir))
     if base:
-        return _guard_against_tamper(resolved, path, root_dir, base, head or "HEAD")
-    return resolved
+        guarded = _guard_against_tamper(path, root_dir, base, head or "HEAD")
+        if guarded is not None:
+            return guarded
+    if not path.exists():
+        return _shipped("default")
+    return ResolvedPolicy(policy=load_policy(path, _display(path, root_dir)), source=_display(path, root_dir))
 
 
 def _display(path: Path, root: Path) -> str:
@@ -64,23 +69,29 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _guard_against_tamper(head_policy: ResolvedPolicy, path: Path, root: Path, base: str, head: str) -> ResolvedPolicy:
+def _guard_against_tamper(path: Path, root: Path, base: str, head: str) -> ResolvedPolicy | None:
+    """The policy to use when the change edits, adds or deletes the policy file; None when it does not."""
     top = git.toplevel(root)
     if top is None:
-        return head_policy
+        return None
     try:
-        rel_top = path.resolve().relative_to(top.resolve()).as_posix()
+        rel_top = path.absolute().resolve().relative_to(top.resolve()).as_posix()
     except ValueError:
-        return head_policy  # a policy outside the repository cannot be edited by the PR
+        return None  # a policy outside the repository cannot be edited by the PR
     try:
-        base_sha = git.merge_base(top, git.rev_parse(top, base), git.rev_parse(top, head))
+        base_sha = git.rev_parse(top, base)
+        try:
+            base_sha = git.merge_base(top, base_sha, git.rev_parse(top, head))
+        except git.GitError:
+            pass  # a shallow history without the merge base: the base commit itself is trusted too
         before = git.show_file(top, base_sha, rel_top)
-        after = path.read_bytes()
+        after = path.read_bytes() if path.exists() else None
     except (git.GitError, OSError):
-        return head_policy
+        return None
     if before == after:
-        return head_policy
+        return None
     display = _display(path, root)
+    verb = "deletes" if after is None else "adds" if before is None else "edits"
     if before is None:
         chosen = _shipped("default")
         note = "the base commit has no policy file, so the shipped default applies"
@@ -90,18 +101,24 @@ def _guard_against_tamper(head_policy: ResolvedPolicy, path: Path, root: Path, b
             source=f"{display} at base {base_sha[:12]}",
         )
         note = f"the base commit's version ({base_sha[:12]}) applies"
-    severity = chosen.policy.policy_change
-    if severity != "off":
-        chosen.findings.append(
-            Finding(
-                rule_id="MLS001",
-                stage=Stage.models,
-                severity=Severity(severity),
-                path=display,
-                line=1,
-                message=f"This pull request edits the gate's policy file {display}; {note}.",
-                fingerprint=fingerprint("MLS001", display),
-                fix="Merge the policy change in its own reviewed pull request.",
-            )
-        )
+    chosen.findings.extend(change_findings(chosen.policy, display, note, verb))
     return chosen
+
+
+def change_findings(policy: Policy, display: str, note: str, verb: str = "edits") -> list[Finding]:
+    """MLS001 for an edited policy file, at the severity the applied policy gives it (none when `off`)."""
+    severity = policy.policy_change
+    if severity == "off":
+        return []
+    return [
+        Finding(
+            rule_id="MLS001",
+            stage=Stage.models,
+            severity=Severity(severity),
+            path=display,
+            line=1,
+            message=f"This pull request {verb} the gate's policy file {display}; {note}.",
+            fingerprint=fingerprint("MLS001", display),
+            fix="Merge the policy change in its own reviewed pull request.",
+        )
+    ]

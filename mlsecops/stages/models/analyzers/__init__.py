@@ -1,0 +1,1 @@
+"""One analyzer per format family; `dispatch.py` picks the analyzer for a detected format."""

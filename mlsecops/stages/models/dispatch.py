@@ -1,0 +1,62 @@
+"""Which analyzer handles which detected format, and the polyglot check that runs after it.
+
+Adding a format is one analyzer file and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import BinaryIO
+
+from mlsecops.findings import Severity
+from mlsecops.formats import ziparchive
+from mlsecops.formats.kinds import ARCHIVES, COMPRESSION, Format
+from mlsecops.stages.models.analyzers import archives, gguf, keras, numpy_files, onnx_files, pickles, safetensors, templates, tensorflow
+from mlsecops.stages.models.scanfile import ScanState
+
+Analyzer = Callable[[ScanState, Format, BinaryIO, int, str, "str | None", int], None]
+
+ANALYZERS: dict[Format, Analyzer] = {
+    Format.pickle: pickles.analyze_pickle_file,
+    Format.pytorch_legacy: pickles.analyze_pickle_file,
+    Format.pytorch_zip: archives.analyze_zip,
+    Format.torchscript: archives.analyze_zip,
+    Format.keras_v3: archives.analyze_zip,
+    Format.npz: archives.analyze_zip,
+    Format.zip: archives.analyze_zip,
+    Format.tar: archives.analyze_tar,
+    Format.sevenzip: archives.analyze_7z,
+    Format.numpy: numpy_files.analyze_npy,
+    Format.numpy_object: numpy_files.analyze_npy,
+    Format.hdf5: keras.analyze_h5,
+    Format.keras_h5: keras.analyze_h5,
+    Format.tf_savedmodel: tensorflow.analyze_graph,
+    Format.onnx: onnx_files.analyze_onnx,
+    Format.safetensors: safetensors.analyze_safetensors,
+    Format.gguf: gguf.analyze_gguf,
+    Format.config: templates.analyze_config,
+    Format.jinja: templates.analyze_jinja,
+}
+for _fmt in COMPRESSION:
+    ANALYZERS[_fmt] = archives.analyze_compressed
+
+_ZIP_FAMILY = ARCHIVES | {Format.pytorch_zip, Format.torchscript, Format.keras_v3}
+
+
+def analyze(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
+    analyzer = ANALYZERS.get(fmt)
+    if analyzer is not None:
+        analyzer(state, fmt, fh, size, name, member, depth)
+    if fmt not in _ZIP_FAMILY and fmt not in (Format.lfs_pointer, Format.config, Format.jinja) and _has_zip_tail(fh, size):
+        state.observe("MLS119", Severity.medium, f"The file is a {fmt.value} and also a zip archive: loaders that check "
+                      "the end of the file see the zip, loaders that check the start see the other format", member, "polyglot-zip")
+        archives.analyze_zip(state, Format.zip, fh, size, name, member, depth)
+
+
+def _has_zip_tail(fh: BinaryIO, size: int) -> bool:
+    if ziparchive.find_eocd(fh, size) is None:
+        return False
+    try:
+        return bool(ziparchive.read_directory(fh, size, 16).entries)
+    except ziparchive.ZipFormatError:
+        return False

@@ -1,0 +1,203 @@
+"""Scan one file: detect its format, hand it to the analyzer for that format,
+recurse into containers, and merge what every engine saw into one finding per problem.
+
+This runs inside a sandboxed worker process (see pool.py). It reads the file;
+it never imports, unpickles or loads anything from it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import BaseModel, Field
+
+from mlsecops.findings import Finding, Severity, Stage, fingerprint
+from mlsecops.formats.detect import detect
+from mlsecops.formats.kinds import Format
+from mlsecops.stages.models.allowlist import Lists, load_lists
+from mlsecops.stages.models.policy import ModelLimits
+
+MB = 1024 * 1024
+
+
+class Task(BaseModel):
+    """What the stage asks a worker to scan (crosses the process boundary as JSON)."""
+
+    source: str
+    path: str
+    size: int
+    limits: ModelLimits
+    unknown_globals: str = "medium"
+    allow_globals: list[str] = Field(default_factory=list)
+    deny_globals: list[str] = Field(default_factory=list)
+    engines: list[str] = Field(default_factory=lambda: ["mlsecops", "fickling", "modelscan"])
+    tmpdir: str
+
+
+class FileResult(BaseModel):
+    path: str
+    format: str | None = None
+    formats: list[str] = Field(default_factory=list, description="every format met, members included")
+    findings: list[Finding] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    bytes_read: int = 0
+    pickles: int = 0
+    opcodes: int = 0
+    engines: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Obs:
+    rule_id: str
+    message: str
+    member: str | None
+    key: str
+    severities: dict[str, Severity] = field(default_factory=dict)
+    evidence: list[str] = field(default_factory=list)
+    fix: str | None = None
+
+
+class ScanLimitError(Exception):
+    """A limit was hit; the analyzer that raised it reports MLS115 and stops descending."""
+
+
+@dataclass
+class ScanState:
+    """What one file's scan accumulates, shared by every analyzer and engine."""
+
+    task: Task
+    lists: Lists
+    tmp: Path
+    obs: dict[tuple[str | None, str], _Obs] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+    expanded: int = 0
+    pickles: int = 0
+    opcodes: int = 0
+    engines_run: set[str] = field(default_factory=set)
+    counter: int = 0
+
+    @property
+    def limits(self) -> ModelLimits:
+        return self.task.limits
+
+    def engine_enabled(self, name: str) -> bool:
+        return name in self.task.engines
+
+    def observe(self, rule_id: str, severity: Severity, message: str, member: str | None, key: str,
+                engine: str = "mlsecops", evidence: list[str] | None = None, fix: str | None = None) -> None:
+        """Record what an engine saw; the same (member, key) from several engines is one finding."""
+        o = self.obs.get((member, key))
+        if o is None:
+            o = self.obs[(member, key)] = _Obs(rule_id=rule_id, message=message, member=member, key=key, fix=fix)
+        elif engine == "mlsecops":
+            o.rule_id, o.message = rule_id, message
+            o.fix = fix or o.fix
+        prev = o.severities.get(engine)
+        if prev is None or severity.rank > prev.rank:
+            o.severities[engine] = severity
+        for e in evidence or []:
+            if e not in o.evidence and len(o.evidence) < 12:
+                o.evidence.append(e)
+
+    def has(self, member: str | None, key: str) -> bool:
+        return (member, key) in self.obs
+
+    def expand(self, n: int) -> None:
+        """Count decompressed bytes against the per-file budget."""
+        self.expanded += n
+        if self.expanded > self.limits.max_expanded_mb * MB:
+            raise ScanLimitError(f"expanded content exceeds {self.limits.max_expanded_mb} MiB")
+
+    def temp_path(self, suffix: str = "") -> Path:
+        self.counter += 1
+        return self.tmp / f"m{self.counter}{suffix}"
+
+    def findings(self) -> list[Finding]:
+        out = []
+        path = self.task.path
+        for o in self.obs.values():
+            if "mlsecops" in o.severities:
+                severity = o.severities["mlsecops"]
+            else:
+                severity = max(o.severities.values(), key=lambda s: s.rank)
+            engines = sorted(o.severities)
+            message = o.message if o.member is None or o.member in o.message else f"{o.message} (in {o.member})"
+            out.append(
+                Finding(
+                    rule_id=o.rule_id,
+                    stage=Stage.models,
+                    severity=severity,
+                    path=path,
+                    line=1,
+                    message=message,
+                    tool="mlsecops" if "mlsecops" in engines else engines[0],
+                    engines=engines,
+                    evidence=o.evidence,
+                    member=o.member,
+                    fingerprint=fingerprint(o.rule_id, path, o.member, o.key),
+                    fix=o.fix,
+                    properties={"key": o.key},
+                )
+            )
+        return out
+
+
+def join_member(parent: str | None, name: str) -> str:
+    return f"{parent}!{name}" if parent else name
+
+
+def scan_stream(state: ScanState, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> str | None:
+    """Detect and analyse one stream (the file itself or an archive member)."""
+    from mlsecops.stages.models import dispatch
+
+    if depth > state.limits.max_depth:
+        state.observe("MLS115", Severity.high, f"containers nested deeper than {state.limits.max_depth} levels were not opened",
+                      member, "depth-limit")
+        return None
+    fmt = detect(fh, name, size)
+    if fmt is None:
+        return None
+    state.formats.append(fmt.value)
+    dispatch.analyze(state, fmt, fh, size, name, member, depth)
+    return fmt.value
+
+
+def scan_file(task: Task) -> FileResult:
+    """The worker's entry point for one file."""
+    started = time.monotonic()
+    lists = load_lists(tuple(task.allow_globals), tuple(task.deny_globals))
+    state = ScanState(task=task, lists=lists, tmp=Path(task.tmpdir))
+    result = FileResult(path=task.path)
+    try:
+        with open(task.source, "rb") as fh:
+            result.format = scan_stream(state, fh, task.size, Path(task.path).name, None, 0)
+    except FileNotFoundError:
+        state.errors.append("the file vanished during the scan")
+    except PermissionError:
+        state.errors.append("permission denied")
+    except IsADirectoryError:
+        state.errors.append("not a regular file")
+    except MemoryError:
+        state.errors.append(f"ran out of the {task.limits.memory_mb} MiB memory limit")
+    except ScanLimitError as exc:
+        state.observe("MLS115", Severity.high, f"The scan stopped early: {exc}.", None, "limit")
+    result.findings = state.findings()
+    result.errors = state.errors
+    result.formats = sorted(set(state.formats))
+    result.bytes_read = task.size
+    result.pickles = state.pickles
+    result.opcodes = state.opcodes
+    result.engines = sorted(state.engines_run)
+    result.notes = state.notes[:20]
+    result.seconds = round(time.monotonic() - started, 4)
+    return result
+
+
+_ = Format  # re-exported for analyzers' type hints
