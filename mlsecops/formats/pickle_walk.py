@@ -118,7 +118,7 @@ class WalkResult:
     @property
     def elided_bytes(self) -> int:
         """Bytes the walk seeked over (text FLOAT rewrites are not elisions)."""
-        return sum(n for _, n, rep in self.elided if not rep.startswith(b"G"))
+        return sum(n for _, n, rep in self.elided if rep[:1] not in (b"G", b"B", b"\x8e"))
 
 
 _HOT = 32
@@ -660,6 +660,10 @@ class Walker:
             stack.append(OPAQUE if op in _STR_OPS else Bin(None, n))
             return
         data = self._take(n)
+        if op == BYTEARRAY8:
+            # Engines see BINBYTES instead: same bytes, and fickling has no BYTEARRAY8 support.
+            r_header = b"B" + struct.pack("<I", n) if n < 2**32 else b"\x8e" + struct.pack("<Q", n)
+            self.result.elided.append((off, 9 + n, r_header + data))
         if op in _STR_OPS:
             stack.append(data)
             if n > 16:
@@ -727,6 +731,9 @@ class Walker:
             res = sub.walk_stream_one()
             r.nested.append(Nested(offset=start, encoding="joblib-object-array", result=res))
             r.opcodes += res.opcodes
+            # The engines' skeleton must stay one pickle: the inline object pickle is cut
+            # out of it (mlsecops walked it above; its findings are its own).
+            r.elided.append((start, res.end - start, b""))
             self._skip_to(res.end)
             return
         if itemsize is None or not isinstance(shape, tuple) or not all(isinstance(x, int) and x >= 0 for x in shape):

@@ -6,6 +6,7 @@ an image, HTML, a table break, a mention or a terminal escape.
 
 from __future__ import annotations
 
+import html
 import re
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -26,15 +27,15 @@ def md(text: object, limit: int = 300) -> str:
     return s.replace("@", "@\u200b").replace("://", ":\u200b//")
 
 
+_CODE_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!|~:@=&<>\"']")
+
+
 def code(text: object, limit: int = 200, table: bool = True) -> str:
-    """An inline code span that holds any text, safe inside a table cell."""
+    """Literal text in a <code> element. Markdown still parses inside inline HTML,
+    so every character that could start a link, emphasis, a mention, a table
+    break or a tag is written as a numeric entity: the text renders as itself."""
     s = plain(text, limit)
-    if table:
-        s = s.replace("|", "\\|")
-    longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if s.startswith("`") or s.endswith("`") or not s.strip() else ""
-    return f"{fence}{pad}{s}{pad}{fence}"
+    return "<code>" + _CODE_SPECIAL.sub(lambda m: f"&#{ord(m.group(0))};", s) + "</code>"
 
 
 def annotation(text: object, limit: int = 4000) -> str:
@@ -46,3 +47,18 @@ def annotation(text: object, limit: int = 4000) -> str:
 def annotation_property(text: object, limit: int = 1000) -> str:
     """A workflow-command property (file=, title=): also `:` and `,` escaped."""
     return annotation(text, limit).replace(":", "%3A").replace(",", "%2C")
+
+
+_LINE_COMMAND = re.compile(r"^([ \t\f\v]*):(?=:)", re.MULTILINE)
+
+
+def inert_log(text: object) -> str:
+    """Log text the Actions runner cannot read as a workflow command.
+
+    The runner treats a line whose first non-blank characters are `::` as a
+    command, and `##[` anywhere in a line as a legacy command (so a file named
+    `x##[stop-commands]t` could silence every later command). A zero-width
+    space breaks both patterns without changing what a person reads.
+    """
+    s = _LINE_COMMAND.sub("\\1:\u200b", str(text))
+    return s.replace("##[", "#\u200b#[")

@@ -152,7 +152,10 @@ class WorkerPool:
             return
         if not chunk:
             task = w.task
-            code = w.proc.poll()
+            try:
+                code: int | None = w.proc.wait(timeout=2)  # stdout closed: it is exiting
+            except subprocess.TimeoutExpired:
+                code = None
             self._retire(w)
             if task is not None:
                 how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"

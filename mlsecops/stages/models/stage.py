@@ -31,22 +31,26 @@ def _lfs(art: Artifact, severity: str) -> Finding | None:
     )
 
 
+_CONTAINERS = {"zip", "tar", "7z", "gzip", "bz2", "xz", "lzma", "zlib", "config", "jinja"}
+
+
 def _format_findings(result: FileResult, context: Context) -> list[Finding]:
+    """One MLS004 per file naming every format (its own and its members') the policy rejects."""
     policy = context.policy.models
     if policy.blocked_format_severity == "off":
         return []
-    out = []
-    for fmt in result.formats:
-        blocked = fmt in policy.blocked_formats
-        not_allowed = bool(policy.allowed_formats) and fmt not in policy.allowed_formats and fmt not in ("zip", "tar", "7z", "gzip", "bz2", "xz", "lzma", "zlib", "config", "jinja")
-        if blocked or not_allowed:
-            why = "is blocked by the policy" if blocked else "is not in the policy's allowed formats"
-            out.append(Finding(
-                rule_id="MLS004", stage=Stage.models, severity=Severity(policy.blocked_format_severity), path=result.path,
-                line=1, message=f"Format {fmt} {why}", fingerprint=fingerprint("MLS004", result.path, fmt),
-                fix="Convert the model to an allowed format such as safetensors.",
-            ))
-    return out
+    blocked = [f for f in result.formats if f in policy.blocked_formats]
+    not_allowed = [f for f in result.formats
+                   if policy.allowed_formats and f not in policy.allowed_formats and f not in _CONTAINERS]
+    bad = sorted(set(blocked) | set(not_allowed))
+    if not bad:
+        return []
+    why = "blocked by the policy" if blocked else "not in the policy's allowed formats"
+    return [Finding(
+        rule_id="MLS004", stage=Stage.models, severity=Severity(policy.blocked_format_severity), path=result.path,
+        line=1, message=f"Format {', '.join(bad)} is {why}", fingerprint=fingerprint("MLS004", result.path),
+        fix="Convert the model to an allowed format such as safetensors.", evidence=bad,
+    )]
 
 
 def _candidates(changeset: Changeset, result: StageResult) -> list[tuple[Artifact, Format]]:

@@ -185,6 +185,7 @@ def _report_crc(state: ScanState, entry: ziparchive.ZipEntry, sub: str, ok: bool
 
 
 def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
+    fh.seek(0)
     try:
         tar = tarfile.open(fileobj=fh, mode="r:")  # type: ignore[call-overload]
     except (tarfile.TarError, OSError, EOFError) as exc:
