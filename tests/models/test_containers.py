@@ -87,7 +87,9 @@ def test_torch_checkpoint_reads_only_its_pickle(tmp_path: Path) -> None:
     benign = scan_bytes(tmp_path, "ok.pt", fx.torch_zip({"w": 1000, "b": 10}))
     assert not benign.findings and benign.pickles == 1
     bad = scan_bytes(tmp_path, "bad.pt", fx.booby_trapped_torch_zip())
-    assert any(f.rule_id == "MLS101" and "builtins.exec" in f.message and f.member == "archive/data.pkl" for f in bad.findings)
+    [hit] = [f for f in bad.findings if f.rule_id == "MLS101"]
+    assert "builtins.exec" in hit.message and hit.member == "archive/data.pkl"
+    assert hit.engines == ["fickling", "mlsecops", "modelscan"]  # fickling via scan_zip_archive
 
 
 def test_torchscript_code_in_a_checkpoint(tmp_path: Path) -> None:

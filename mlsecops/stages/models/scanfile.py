@@ -82,6 +82,8 @@ class ScanState:
     opcodes: int = 0
     engines_run: set[str] = field(default_factory=set)
     counter: int = 0
+    walks: dict[str | None, object] = field(default_factory=dict)  # member -> its WalkResult
+    fickling_zip: set[str] = field(default_factory=set)  # members left to fickling's zip scan
 
     @property
     def limits(self) -> ModelLimits:

@@ -85,6 +85,10 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
         kind = "A torch.save checkpoint" if fmt == Format.pytorch_zip else "A TorchScript archive"
         state.observe("MLS109", sev, f"{kind} carries TorchScript code ({len(code_members)} file(s)) that torch.jit.load compiles and runs",
                       member, "torchscript-code", evidence=code_members[:5])
+    fickling_zip = member is None and not directory.issues and state.engine_enabled("fickling") and all(
+        e.size <= pickles.MAX_ENGINE_BYTES for e in directory.entries if _fickling_picks(e.name))
+    if fickling_zip:
+        state.fickling_zip = {e.name for e in directory.entries if _fickling_picks(e.name)}
     for entry in directory.entries:
         _check_name(state, entry.name, member)
         if entry.local_name and entry.local_name != entry.name:
@@ -101,6 +105,15 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
             state.observe("MLS115", Severity.high, f"Zip member {entry.name!r} {exc}", member, f"zip-bomb:{entry.name}")
         except ziparchive.ZipFormatError as exc:
             state.observe("MLS120", Severity.medium, f"Zip member {entry.name!r} cannot be read: {exc}", member, f"zip-member:{entry.name}")
+    if fickling_zip and state.fickling_zip & set(state.walks):
+        from mlsecops.stages.models.engines import fickling_engine
+
+        fickling_engine.scan_zip(state, Path(state.task.source))
+
+
+def _fickling_picks(name: str) -> bool:
+    """The members fickling.loader.scan_zip_archive reads: by extension."""
+    return PurePosixPath(name).suffix.lower() in (".pkl", ".pickle", ".bin")
 
 
 def _keras_config(state: ScanState, fh: BinaryIO, entry: ziparchive.ZipEntry, sub: str) -> None:

@@ -107,6 +107,7 @@ def analyze_region(state: ScanState, fh: BinaryIO, start: int, end: int, member:
     state.pickles += walk.pickles
     state.opcodes += walk.opcodes
     state.engines_run.add("mlsecops")
+    state.walks[member] = walk
     judge_walk(state, walk, member)
     if not expect_pickle and not name.lower().endswith(PICKLE_NAMES):
         state.observe("MLS110", Severity.medium, f"This is a pickle, but its name {name!r} suggests another format",
@@ -129,7 +130,7 @@ def _engines(state: ScanState, fh: BinaryIO, walk: WalkResult, start: int, membe
     if data is None:
         return
     stacked = walk.pickles > 1
-    if state.engine_enabled("fickling"):
+    if state.engine_enabled("fickling") and member not in state.fickling_zip:
         fickling_engine.scan(state, data, member, stacked, walk)
     if state.engine_enabled("modelscan"):
         modelscan_engine.scan_pickle(state, data, member, walk)

@@ -14,6 +14,7 @@ import contextlib
 import io
 import re
 import warnings
+from pathlib import Path
 
 from mlsecops.findings import Severity
 from mlsecops.formats.pickle_walk import WalkResult
@@ -49,6 +50,37 @@ def scan(state: ScanState, data: bytes, member: str | None, stacked: bool, walk:
     except Exception as exc:  # noqa: BLE001 - an engine failing on hostile input is data, not a crash
         _failed(state, member, walk, f"{type(exc).__name__}: {str(exc)[:200]}")
         return
+    _merge(state, member, results, walk)
+
+
+def scan_zip(state: ScanState, path: Path) -> None:
+    """`fickling.loader.scan_zip_archive` over a whole zip, merged member by member.
+
+    Only members mlsecops walked itself are merged (fickling's zip scan picks
+    members by extension); its read errors are notes, not failures: mlsecops's
+    own zip reader already read every member, tricks included.
+    """
+    from fickling.loader import scan_zip_archive
+
+    state.engines_run.add(ENGINE)
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            per_member = scan_zip_archive(str(path), graceful=True)
+    except Exception as exc:  # noqa: BLE001
+        state.notes.append(f"fickling's zip scan failed: {type(exc).__name__}: {str(exc)[:160]}")
+        return
+    for name, result in per_member.items():
+        walk = state.walks.get(name)
+        if not isinstance(walk, WalkResult):
+            continue
+        if result.errors:
+            state.notes.append(f"fickling's zip scan of {name}: {'; '.join(result.errors)[:200]}")
+        _merge(state, name, result.results, walk)
+
+
+def _merge(state: ScanState, member: str | None, results: list, walk: WalkResult) -> None:  # type: ignore[type-arg]
     seen_globals = {key for (m, key) in state.obs if m == member and key.startswith("global:")}
     allowed = {ref.name.rsplit(".", 1)[-1] for ref in walk.globals if judge(ref.module, ref.name, state.lists).verdict == "allow"}
     for res in results:
