@@ -1,4 +1,11 @@
-"""The `deps:` section of a policy."""
+"""The `deps:` section of a policy: what blocks, what is ignored, and the stage's bounds.
+
+Every key is optional. `ignore` entries are applied by the judge (by vulnerability
+id or alias); `skip_packages` is applied by the stage itself, before anything is
+audited. `limits` bound what one run may cost: a manifest larger than the limit,
+an include chain deeper than the limit or a service slower than the timeout is a
+stage error, never a hang and never a silent pass.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,20 @@ class VulnIgnore(Strict):
     reason: NonEmpty
     expires: date
     packages: list[str] = Field(default_factory=list, description="limit to these packages")
+
+
+class DepsLimits(Strict):
+    """Bounds on what the deps stage may read, recurse into and wait for."""
+
+    max_manifest_mb: float = Field(default=8, gt=0, le=1024, description="larger manifests are not read")
+    max_include_depth: int = Field(default=8, ge=1, le=64, description="nested -r/-c includes")
+    max_packages: int = Field(default=10_000, ge=1, description="requirements per manifest")
+    request_timeout_seconds: float = Field(
+        default=15, gt=0, le=600, description="one request to the OSV service"
+    )
+    max_record_mb: float = Field(
+        default=16, gt=0, le=1024, description="largest single OSV record read from the advisory database"
+    )
 
 
 class DepsPolicy(Strict):
@@ -49,3 +70,4 @@ class DepsPolicy(Strict):
         description="globs of the dependency manifests to audit",
     )
     timeout_seconds: float = Field(default=120, gt=0, description="the whole stage")
+    limits: DepsLimits = Field(default_factory=DepsLimits)

@@ -1,0 +1,1 @@
+"""Dependency manifests: requirements files, pyproject.toml and lock files, read without resolving."""

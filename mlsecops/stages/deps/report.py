@@ -1,0 +1,155 @@
+"""Findings from the audit: one per (file, package, vulnerability), one per unpinned requirement.
+
+A vulnerability is reported where its pin is written (the included file and its
+line, not the manifest that included it), with the advisory's id, its aliases,
+the pinned version, the releases that fix it (those above the pin), the
+package's minimal safe upgrade, and the advisory's own severity: the highest
+that any of its alias records states, or the policy's `unknown_severity`. The
+fingerprint leaves the line out, so moving a line does not reopen an alert.
+"""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+from pip_audit._service import VulnerabilityResult
+
+from mlsecops.findings import Finding, Severity, Stage, fingerprint
+from mlsecops.reporters.escape import plain
+from mlsecops.stages.deps.advisories.matching import fix_versions
+from mlsecops.stages.deps.advisories.service import RecordKeeper
+from mlsecops.stages.deps.audit import AuditOutcome, Key
+from mlsecops.stages.deps.manifests.interface import Pin
+from mlsecops.stages.deps.plan import Plan
+from mlsecops.stages.deps.policy import DepsPolicy
+from mlsecops.stages.deps.severity import RecordSeverity, highest, record_severity
+
+TOOL = "pip-audit"
+OSV_LINK = "https://osv.dev/vulnerability/"
+
+
+def pin_key(pin: Pin) -> Key:
+    return (canonicalize_name(pin.name), Version(pin.version))
+
+
+def _details(package: str, vuln: VulnerabilityResult, keeper: RecordKeeper) -> tuple[RecordSeverity | None, list[Version]]:
+    records = keeper.records_for(package, {vuln.id, *vuln.aliases})
+    severity = highest([record_severity(r.as_mapping(), package) for r in records])
+    fixes = set(vuln.fix_versions)
+    for record in records:
+        fixes.update(fix_versions(record, package))
+    return severity, sorted(fixes)
+
+
+def _severity(found: RecordSeverity | None, policy: DepsPolicy) -> tuple[Severity, str] | None:
+    if found is not None:
+        return found.severity, found.source
+    if policy.unknown_severity == "off":
+        return None
+    return Severity(policy.unknown_severity), "unknown"
+
+
+def _finding(pin: Pin, vuln: VulnerabilityResult, outcome: AuditOutcome, keeper: RecordKeeper, policy: DepsPolicy) -> Finding | None:
+    key = pin_key(pin)
+    package, version = key
+    found, fixes = _details(package, vuln, keeper)
+    rated = _severity(found, policy)
+    if rated is None:
+        return None
+    severity, source = rated
+    above = [str(v) for v in fixes if v > version]
+    aliases = sorted(vuln.aliases)
+    safe = outcome.safe.get(key)
+    message = f"{pin.name} {pin.version} is affected by {vuln.id}"
+    message += f" (aka {', '.join(aliases)})" if aliases else ""
+    message += f": {plain(vuln.description, 240)}"
+    if not above:
+        message += " No release that fixes it is known."
+    if safe is not None:
+        fix: str | None = f"upgrade {pin.name} to {safe}"
+    elif above:
+        fix = f"upgrade {pin.name} to {above[0]} or later"
+    else:
+        fix = None
+    evidence = [f"{pin.path}:{pin.line}: {pin.text}" if pin.line else f"{pin.path}: {pin.text}"]
+    if found is not None and found.vector:
+        evidence.append(f"{found.source}: {found.vector} (base score {found.score})")
+    props: dict[str, str | int | float | bool | None] = {
+        "severity_source": source,
+        "group": f"{package}=={version}",
+        "origin": pin.origin,
+    }
+    if found is not None and found.score is not None:
+        props["cvss_score"] = found.score
+    if safe is not None:
+        props["safe_version"] = str(safe)
+    elif key in outcome.no_safe:
+        props["no_safe_version"] = outcome.no_safe[key]
+    return Finding(
+        rule_id="MLS201",
+        stage=Stage.deps,
+        severity=severity,
+        path=pin.path,
+        line=pin.line,
+        message=message,
+        tool=TOOL,
+        evidence=evidence,
+        fingerprint=fingerprint("MLS201", pin.path, package, vuln.id),
+        fix=fix,
+        help_uri=OSV_LINK + vuln.id,
+        vuln_id=vuln.id,
+        aliases=aliases,
+        package=pin.name,
+        version=pin.version,
+        fix_versions=above,
+        properties=props,
+    )
+
+
+def vulnerability_findings(plans: list[Plan], outcome: AuditOutcome, keeper: RecordKeeper, policy: DepsPolicy) -> list[Finding]:
+    findings: list[Finding] = []
+    seen: set[tuple[str, str, str]] = set()
+    for plan in plans:
+        for pin in plan.pins:
+            key = pin_key(pin)
+            for vuln in outcome.vulns.get(key, []):
+                mark = (pin.path, key[0], vuln.id)
+                if mark in seen:
+                    continue
+                seen.add(mark)
+                finding = _finding(pin, vuln, outcome, keeper, policy)
+                if finding is not None:
+                    findings.append(finding)
+    return findings
+
+
+def unpinned_findings(plans: list[Plan], policy: DepsPolicy, resolved: bool) -> list[Finding]:
+    if policy.unpinned == "off":
+        return []
+    findings: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    after = "it was resolved with pip and the resolved release audited" if resolved else "it was not audited"
+    for plan in plans:
+        for req in plan.unpinned:
+            package = canonicalize_name(req.name)
+            if (req.path, package) in seen:
+                continue
+            seen.add((req.path, package))
+            findings.append(
+                Finding(
+                    rule_id="MLS202",
+                    stage=Stage.deps,
+                    severity=Severity(policy.unpinned),
+                    path=req.path,
+                    line=req.line,
+                    message=f"{plain(req.spec, 160)} is not pinned to an exact version: the release that installs "
+                    f"can change between installs, and {after}.",
+                    tool="mlsecops",
+                    evidence=[f"{req.path}:{req.line}: {req.spec}" if req.line else f"{req.path}: {req.spec}"],
+                    fingerprint=fingerprint("MLS202", req.path, package),
+                    fix=f"pin {req.name} with == (or commit the lock file your tool writes)",
+                    package=req.name,
+                    properties={"origin": req.origin},
+                )
+            )
+    return findings
