@@ -30,13 +30,13 @@ safetensors==0.4.3
 
 HEAD_REQUIREMENTS = """\
 # Runtime dependencies of the demo model service
-numpy==1.26.4
+numpy==1.16.0         # pinned back "for compatibility"
 safetensors==0.4.3
 jinja2==2.10          # templates for the report page
 pyyaml==5.3           # config loading
 requests==2.19.0
-transformers==4.30.0
-torch>=1.13           # unpinned: reported, never resolved
+torch==1.13.0
+tqdm>=4.60            # unpinned: reported, never resolved
 """
 
 README = """\
