@@ -108,3 +108,11 @@ def test_outputs_are_written_atomically(tmp_path: Path) -> None:
     finally:
         target.chmod(0o700)
     _ = git
+
+
+def test_special_files_as_outputs_are_written_not_replaced(tmp_path: Path) -> None:
+    import stat
+
+    proc = run_cli("scan", str(tmp_path), "--stages", "models", "--sarif", "/dev/null", "--json", "/dev/null", "--no-cache", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
