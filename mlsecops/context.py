@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlsecops.changes.filelist import ChangedFile
 from mlsecops.findings import Finding, Stage
 from mlsecops.policy.model import Policy
 
@@ -32,6 +33,9 @@ class Context(BaseModel):
     base: str | None = None
     head: str | None = None
     all_files: bool = False
+    changed_files: list[ChangedFile] | None = Field(
+        default=None, description="the changed files as listed by the CI system, used instead of git diff"
+    )
     policy: Policy = Field(default_factory=Policy)
     policy_source: str = "policies/default.yml (shipped)"
     policy_findings: list[Finding] = Field(

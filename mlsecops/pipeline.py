@@ -28,6 +28,7 @@ def build_changeset(context: Context) -> Changeset:
         all_files=context.all_files,
         include=context.policy.paths,
         exclude=context.policy.ignore,
+        files=context.changed_files,
     )
 
 
@@ -53,7 +54,8 @@ def run_stages(changeset: Changeset, context: Context) -> list[StageResult]:
         )
         results.append(result)
     if context.policy_findings and results:
-        results[0].findings[:0] = context.policy_findings
+        # Reported under the first stage that ran, so SARIF (one run per stage) keeps it too.
+        results[0].findings[:0] = [f.model_copy(update={"stage": results[0].stage}) for f in context.policy_findings]
     return results
 
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path, PurePosixPath
 
 from mlsecops import globs
-from mlsecops.changes import folder, git
+from mlsecops.changes import filelist, folder, git
 from mlsecops.changes.artifact import Artifact, Changeset, ChangesetError, ChangeStatus, Skipped
 
 _STATUS: dict[str, ChangeStatus] = {"A": "added", "M": "modified", "T": "modified", "R": "renamed", "C": "copied"}
@@ -38,7 +38,10 @@ def build(
     all_files: bool = False,
     include: list[str] | None = None,
     exclude: list[str] | None = None,
+    files: list[filelist.ChangedFile] | None = None,
 ) -> Changeset:
+    """`files`, when given, is the list of changed files (from the CI system) to use instead of
+    `git diff base...head`, for a history too shallow to diff; their work-tree content is read."""
     include = include or []
     exclude = exclude or []
     try:
@@ -57,10 +60,12 @@ def build(
     if top is not None:
         prefix = PurePosixPath(root.relative_to(top.resolve()).as_posix()).as_posix()
         prefix = "" if prefix == "." else prefix
-    if base and top is None:
+    if base and top is None and files is None:
         raise ChangesetError(f"--base needs a git repository, and {root} is not inside one")
     try:
-        if base and not all_files:
+        if files is not None and not all_files:
+            cs = filelist.from_files(root, top, prefix, files, base, head)
+        elif base and not all_files:
             cs = _from_diff(root, top, prefix, workdir, base, head or "HEAD")  # type: ignore[arg-type]
         else:
             cs = _from_walk(root, top, prefix, base, head, single)

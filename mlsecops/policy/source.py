@@ -70,7 +70,14 @@ def _display(path: Path, root: Path) -> str:
 
 
 def _guard_against_tamper(path: Path, root: Path, base: str, head: str) -> ResolvedPolicy | None:
-    """The policy to use when the change edits, adds or deletes the policy file; None when it does not."""
+    """The policy to use when the change edits, adds or deletes the policy file; None when it does not.
+
+    "The change" is what `head` adds since its merge base with `base` (the file in the work tree
+    when `head` is the checked-out commit, so uncommitted edits count). The policy then applied is
+    the base commit's: on a pull request that is the target branch as it is now, which may be
+    newer than the merge base. A CI checkout of the merge commit (HEAD is neither base nor head)
+    is compared through `head`, so a policy change on the target branch is not taken for the PR's.
+    """
     top = git.toplevel(root)
     if top is None:
         return None
@@ -81,23 +88,31 @@ def _guard_against_tamper(path: Path, root: Path, base: str, head: str) -> Resol
     try:
         base_sha = git.rev_parse(top, base)
         try:
-            base_sha = git.merge_base(top, base_sha, git.rev_parse(top, head))
+            head_sha: str | None = git.rev_parse(top, head)
         except git.GitError:
-            pass  # a shallow history without the merge base: the base commit itself is trusted too
-        before = git.show_file(top, base_sha, rel_top)
-        after = path.read_bytes() if path.exists() else None
+            head_sha = None  # not fetched (shallow): what is checked out stands for it
+        try:
+            fork = git.merge_base(top, base_sha, head_sha) if head_sha else base_sha
+        except git.GitError:
+            fork = base_sha  # a shallow history without the merge base: the base commit itself
+        before = git.show_file(top, fork, rel_top)
+        if head_sha and head_sha != git.rev_parse(top, "HEAD"):
+            after = git.show_file(top, head_sha, rel_top)
+        else:
+            after = path.read_bytes() if path.exists() else None
+        trusted = before if fork == base_sha else git.show_file(top, base_sha, rel_top)
     except (git.GitError, OSError):
         return None
     if before == after:
         return None
     display = _display(path, root)
     verb = "deletes" if after is None else "adds" if before is None else "edits"
-    if before is None:
+    if trusted is None:
         chosen = _shipped("default")
         note = "the base commit has no policy file, so the shipped default applies"
     else:
         chosen = ResolvedPolicy(
-            policy=load_policy_text(before.decode("utf-8", "replace"), f"{display}@{base_sha[:12]}"),
+            policy=load_policy_text(trusted.decode("utf-8", "replace"), f"{display}@{base_sha[:12]}"),
             source=f"{display} at base {base_sha[:12]}",
         )
         note = f"the base commit's version ({base_sha[:12]}) applies"

@@ -1,0 +1,77 @@
+# The mlsecops container: the GitHub Action (runs.image in action.yml) and a plain CLI image.
+#
+#   docker build -t mlsecops .
+#   docker run --rm -v "$PWD:/repo" mlsecops scan /repo
+#
+# Build arguments:
+#   BASE_IMAGE   any Debian-like image with Python 3.11+ (default: the public python:3.11-slim);
+#                git is installed with apt when the base has none.
+#   EXTRAS       the package's optional dependency groups to install (default: fuzz, the safe
+#                loaders the fuzz stage drives; empty for a smaller image without them).
+#   TORCH_SPEC   e.g. "torch==2.13.0" to add PyTorch (CPU wheels from TORCH_INDEX_URL) for the
+#                fuzz stage's weights_only loader. Left out by default: it is several hundred MB.
+# Every Python package is pinned by constraints.txt and installed from binary wheels only, so
+# no compiler is needed or left behind. A build without network access to PyPI can put the
+# wheels in ./wheels/ (see .ci/docker-e2e.sh): they are then the only source.
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
+ARG EXTRAS=fuzz
+ARG TORCH_SPEC=""
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+WORKDIR /src
+COPY pyproject.toml constraints.txt ./
+COPY wheel[s] ./wheels/
+# Dependencies first (a layer that survives code changes), read from pyproject.toml.
+RUN set -eu; \
+    python3 -m venv /opt/mlsecops; \
+    python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+extras = [e for e in '${EXTRAS}'.split(',') if e.strip()]; \
+print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e.strip()]]))" \
+      > /tmp/requirements.txt; \
+    if [ -n "$(ls wheels 2>/dev/null)" ]; then set -- --no-index --find-links /src/wheels; else set --; fi; \
+    /opt/mlsecops/bin/pip install --only-binary=:all: "$@" -c constraints.txt -r /tmp/requirements.txt; \
+    if [ -n "${TORCH_SPEC}" ]; then \
+      /opt/mlsecops/bin/pip install --only-binary=:all: --index-url "${TORCH_INDEX_URL}" -c constraints.txt "${TORCH_SPEC}"; \
+    fi
+COPY README.md ./
+COPY mlsecops ./mlsecops
+RUN set -eu; \
+    if [ -n "$(ls wheels 2>/dev/null)" ]; then set -- --no-index --find-links /src/wheels; else set --; fi; \
+    /opt/mlsecops/bin/pip install --no-deps "$@" /src; \
+    find /opt/mlsecops -depth \( -name '__pycache__' -o -name '*.pyc' \) -exec rm -rf {} +; \
+    # Not used at run time: test suites, and atheris' static library and sanitizer runtimes (for
+    # building and preloading native fuzz targets; the fuzz stage fuzzes Python loaders).
+    rm -rf /opt/mlsecops/lib/python3*/site-packages/numpy/*/tests /opt/mlsecops/lib/python3*/site-packages/numpy/tests \
+           /opt/mlsecops/lib/python3*/site-packages/libclang_rt.fuzzer_no_main.a \
+           /opt/mlsecops/lib/python3*/site-packages/*san*_with_fuzzer.so; \
+    # Precompile: the scan runs as a user who cannot write __pycache__ here, and it starts faster.
+    /opt/mlsecops/bin/python -m compileall -q -j 0 /opt/mlsecops/lib
+
+FROM ${BASE_IMAGE}
+LABEL org.opencontainers.image.title="mlsecops" \
+      org.opencontainers.image.description="Security gate for ML repositories: dependency audit, model scanning, fuzzing" \
+      org.opencontainers.image.source="https://github.com/mlsecops/mlsecops" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# git reads the diff; the scan never needs a compiler, a shell tool or a package manager at run time.
+RUN set -eu; \
+    if ! command -v git >/dev/null 2>&1; then \
+      apt-get update; \
+      apt-get install -y --no-install-recommends git ca-certificates; \
+      rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb; \
+    fi; \
+    groupadd --system --gid 10001 mlsecops; \
+    useradd --system --uid 10001 --gid 10001 --home-dir /home/mlsecops --create-home --shell /usr/sbin/nologin mlsecops
+COPY --from=build /opt/mlsecops /opt/mlsecops
+COPY entrypoint.py /opt/mlsecops/entrypoint.py
+ENV PATH=/opt/mlsecops/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MLSECOPS_CONTAINER=1
+# The Action needs root at start (GitHub's rule for container actions: the runner's files belong
+# to its own user); entrypoint.py then drops to the uid that owns the workspace (the runner's user,
+# or your own with `docker run -v "$PWD:/repo"`) with no supplementary groups, see
+# mlsecops/action/privileges.py. The runner replaces WORKDIR with the workspace.
+WORKDIR /repo
+ENTRYPOINT ["/opt/mlsecops/bin/python", "/opt/mlsecops/entrypoint.py"]

@@ -1,0 +1,79 @@
+"""action.yml, the Dockerfile and the example workflows: valid, and in step with the contract and the code."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.action.action_support import REPO_ROOT
+from mlsecops.action.inputs import _FIELDS, ActionInputs
+
+CONTRACT_INPUTS = {"path", "policy", "stages", "fuzz-budget", "advisory-db", "sarif-file", "comment",
+                   "github-token", "base-ref", "head-ref"}
+CONTRACT_OUTPUTS = {"verdict", "findings", "blocking", "sarif-file"}
+
+
+def _check_jsonschema() -> str:
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    found = str(exe) if exe.exists() else shutil.which("check-jsonschema")
+    if not found:
+        pytest.skip("check-jsonschema is not installed")
+    return found
+
+
+def _action() -> dict:
+    return yaml.safe_load((REPO_ROOT / "action.yml").read_text())
+
+
+def test_action_yml_is_valid_against_the_published_schema() -> None:
+    proc = subprocess.run([_check_jsonschema(), "--builtin-schema", "vendor.github-actions", str(REPO_ROOT / "action.yml")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_example_workflows_are_valid_workflows() -> None:
+    workflows = sorted((REPO_ROOT / "examples" / "workflows").glob("*.yml"))
+    assert len(workflows) >= 4
+    proc = subprocess.run([_check_jsonschema(), "--builtin-schema", "vendor.github-workflows", *map(str, workflows)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_inputs_and_outputs_follow_the_contract() -> None:
+    action = _action()
+    assert CONTRACT_INPUTS <= set(action["inputs"])
+    assert set(action["inputs"]) == set(_FIELDS)  # every input is read, nothing read is undeclared
+    assert set(action["outputs"]) == CONTRACT_OUTPUTS
+    assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
+    assert action["runs"] == {"using": "docker", "image": "Dockerfile"}
+    assert "args" not in action["runs"]  # no arguments: the entrypoint runs the Action, not the CLI
+    for name, spec in action["inputs"].items():
+        assert spec.get("required") is False, name
+        assert spec.get("description"), name
+
+
+def test_defaults_match_the_adapter() -> None:
+    defaults = ActionInputs()
+    action = _action()["inputs"]
+    assert action["path"]["default"] == defaults.path
+    assert action["sarif-file"]["default"] == defaults.sarif_file
+    assert action["stages"]["default"] == ",".join(s.value for s in defaults.stages)
+    assert action["comment"]["default"] == str(defaults.comment).lower()
+
+
+def test_dockerfile_shape() -> None:
+    text = (REPO_ROOT / "Dockerfile").read_text()
+    code = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert code[0] == "ARG BASE_IMAGE=python:3.11-slim"
+    assert len(re.findall(r"^FROM \$\{BASE_IMAGE\}", text, re.M)) == 2  # multi-stage, same base
+    assert "-c constraints.txt" in text and "--only-binary=:all:" in text
+    assert re.search(r'^ENTRYPOINT \[.*"/opt/mlsecops/entrypoint.py"\]$', text, re.M)
+    assert "useradd" in text and "--uid 10001" in text
+    ignore = [line for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert ignore[0] == "*" and "!mlsecops/" in ignore  # a whitelist: anything new stays out of the context
