@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mlsecops import __version__
@@ -80,7 +80,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+def progress_printer(quiet: bool) -> Callable[[str], None]:
+    """Progress lines on stderr with the time since start (shared with the Action adapter)."""
     start = time.monotonic()
 
     def emit(msg: str) -> None:
@@ -90,7 +91,7 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
     return emit
 
 
-def _default_cache() -> Path:
+def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "mlsecops"
 
@@ -118,9 +119,9 @@ def build_context(args: argparse.Namespace, workdir: Path) -> Context:
             markdown=Path(args.markdown) if args.markdown else None,
         ),
         workdir=workdir,
-        cache_dir=None if args.no_cache else Path(args.cache_dir) if args.cache_dir else _default_cache(),
+        cache_dir=None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
         jobs=args.jobs,
-        progress=_progress(args.quiet),
+        progress=progress_printer(args.quiet),
     )
 
 
@@ -143,7 +144,22 @@ def write_reports(verdict: Verdict, context: Context, policy_arg: str | None = N
     return problems
 
 
+def clear_stale_outputs(paths: Sequence[str | None]) -> None:
+    """Remove the previous run's reports before scanning: a run that is killed, or stops
+    on a bad policy, must not leave an old SARIF or JSON report looking like its own."""
+    for value in paths:
+        if not value:
+            continue
+        path = Path(value)
+        try:
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+        except OSError:
+            pass  # unwritable: the write at the end reports it
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
+    clear_stale_outputs([args.sarif, args.json_out, args.markdown])
     with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp:
         try:
             context = build_context(args, Path(tmp))
@@ -191,3 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlsecops: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a crash is a tool error (2), never a bare traceback's 1 ("policy failed")
+        if os.environ.get("MLSECOPS_DEBUG"):
+            raise
+        print(f"mlsecops: internal error: {type(exc).__name__}: {str(exc)[:500]}", file=sys.stderr)
+        return EXIT_ERROR

@@ -25,7 +25,7 @@ from mlsecops.action.redact import LogStream, Redactor
 from mlsecops.changes import git
 from mlsecops.changes.artifact import ChangesetError
 from mlsecops.changes.filelist import ChangedFile
-from mlsecops.cli import EXIT_ERROR, _default_cache, _progress, write_reports
+from mlsecops.cli import EXIT_ERROR, default_cache_dir, progress_printer, write_reports
 from mlsecops.context import Context, Outputs
 from mlsecops.pipeline import scan
 from mlsecops.policy import PolicyError
@@ -144,8 +144,8 @@ def _run(step: Step) -> int:
             policy=resolved.policy, policy_source=resolved.source, policy_findings=resolved.findings,
             stages=args.stages, fuzz_budget=args.fuzz_budget,
             advisory_db=_under(workspace, args.advisory_db) if args.advisory_db else None,
-            outputs=Outputs(sarif=sarif_path), workdir=Path(tmp), cache_dir=_default_cache(),
-            report_url=step.rt.run_url, progress=_progress(False),
+            outputs=Outputs(sarif=sarif_path), workdir=Path(tmp), cache_dir=default_cache_dir(),
+            report_url=step.rt.run_url, progress=progress_printer(False),
         )
         stop_token = commands.stop(step.log) if step.rt.actions else None
         try:
