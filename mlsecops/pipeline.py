@@ -29,6 +29,7 @@ def build_changeset(context: Context) -> Changeset:
         include=context.policy.paths,
         exclude=context.policy.ignore,
         files=context.changed_files,
+        generated=[context.policy.fuzz.corpus_dir, context.policy.fuzz.reproducers_dir],
     )
 
 

@@ -108,3 +108,18 @@ def test_unusable_inputs_are_clear_errors(tmp_path: Path) -> None:
         changeset.build(repo, tmp_path / "w", base="nosuchref")
     with pytest.raises(ChangesetError, match="not a revision"):
         changeset.build(repo, tmp_path / "w", base="--output=/tmp/x")
+
+
+def test_fuzz_outputs_are_skipped_unless_tracked(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"a.txt": "1"}, {".mlsecops/reproducers/committed.pkl": "tracked"})
+    (repo / ".mlsecops" / "fuzz-corpus").mkdir(parents=True)
+    (repo / ".mlsecops" / "fuzz-corpus" / "seed.bin").write_text("x")
+    (repo / ".mlsecops" / "reproducers" / "crash.pkl").write_text("y")
+    gen = [".mlsecops/fuzz-corpus", ".mlsecops/reproducers"]
+    cs = changeset.build(repo, tmp_path / "w", generated=gen)
+    assert paths(cs) == {"a.txt", ".mlsecops/reproducers/committed.pkl"}
+    plain = tmp_path / "plain"
+    (plain / ".mlsecops" / "fuzz-corpus").mkdir(parents=True)
+    (plain / ".mlsecops" / "fuzz-corpus" / "seed.bin").write_text("x")
+    assert not changeset.build(plain, tmp_path / "w2", generated=gen).artifacts

@@ -39,6 +39,7 @@ def build(
     include: list[str] | None = None,
     exclude: list[str] | None = None,
     files: list[filelist.ChangedFile] | None = None,
+    generated: list[str] | None = None,
 ) -> Changeset:
     """`files`, when given, is the list of changed files (from the CI system) to use instead of
     `git diff base...head`, for a history too shallow to diff; their work-tree content is read."""
@@ -68,7 +69,7 @@ def build(
         elif base and not all_files:
             cs = _from_diff(root, top, prefix, workdir, base, head or "HEAD")  # type: ignore[arg-type]
         else:
-            cs = _from_walk(root, top, prefix, base, head, single)
+            cs = _from_walk(root, top, prefix, base, head, single, generated or [])
     except git.GitError as exc:
         raise ChangesetError(str(exc)) from None
     kept: list[Artifact] = []
@@ -129,8 +130,19 @@ def _from_diff(root: Path, top: Path, prefix: str, workdir: Path, base: str, hea
     return cs
 
 
-def _from_walk(root: Path, top: Path | None, prefix: str, base: str | None, head: str | None, single: str | None) -> Changeset:
+def _untracked_output(rel: str, top_path: str, generated: list[str], tracked: set[str]) -> bool:
+    """A file mlsecops itself wrote (fuzz corpus, reproducers) and git does not track.
+
+    Tracked files there are scanned like any other: a pull request cannot hide a
+    model by committing it under these folders.
+    """
+    return top_path not in tracked and any(rel == g or rel.startswith(g.rstrip("/") + "/") for g in generated)
+
+
+def _from_walk(root: Path, top: Path | None, prefix: str, base: str | None, head: str | None, single: str | None,
+               generated: list[str]) -> Changeset:
     blobs = git.clean_index_blobs(top) if top is not None else {}
+    tracked = git.tracked(top) if (top is not None and generated) else set()
     base_sha = git.rev_parse(top, base) if (base and top is not None) else None
     base_tree = git.ls_tree(top, base_sha) if base_sha and top is not None else {}
     head_sha = git.rev_parse(top, head or "HEAD") if (top is not None and (head or base)) else None
@@ -142,6 +154,9 @@ def _from_walk(root: Path, top: Path | None, prefix: str, base: str | None, head
             continue
         rel, st = entry
         top_path = f"{prefix}/{rel}" if prefix else rel
+        if generated and _untracked_output(rel, top_path, generated, tracked):
+            cs.skipped.append(Skipped(path=rel, reason="written by mlsecops's fuzz stage (corpus or reproducer), not tracked by git"))
+            continue
         cs.artifacts.append(
             Artifact(path=rel, source=root / rel, size=st.st_size, status="present",
                      blob=blobs.get(top_path), base_blob=base_tree.get(top_path, ("", None))[1])

@@ -130,6 +130,12 @@ def clean_index_blobs(root: Path) -> dict[str, str]:
     return blobs
 
 
+def tracked(root: Path) -> set[str]:
+    """Every path git tracks (relative to the top level)."""
+    out = run(root, "ls-files", "-z")
+    return {p for p in out.decode("utf-8", "surrogateescape").split("\0") if p}
+
+
 def cat_blob_to(root: Path, blob: str, dest: Path, timeout: float = 600) -> None:
     """Stream a blob into `dest` without holding it in memory."""
     dest.parent.mkdir(parents=True, exist_ok=True)
