@@ -72,3 +72,31 @@ def test_gdb_output_gives_the_fault_class():
     assert pc is not None and (pc.casr, pc.severity) == ("SegFaultOnPc", "critical")
     call = faults.parse_gdb(GDB.format(addr="0x20", pc="0x7ffff7978f35", insn="call   *0x18(%rax)"), 11)
     assert call is not None and call.casr == "BranchAv"
+
+
+def test_a_crash_that_does_not_replay_is_demoted_to_info(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A worker death the replay cannot reproduce (load, a deadline kill) must not read as a library crash."""
+    import time as _time
+
+    from mlsecops.stages.fuzz import investigate
+    from mlsecops.stages.fuzz.policy import FuzzPolicy
+    from mlsecops.stages.fuzz.runner import RawCrash, TargetRun
+    from mlsecops.stages.fuzz.session import Replay
+    from mlsecops.stages.fuzz.targets import Target
+
+    crash_input = tmp_path / "in.bin"
+    crash_input.write_bytes(b"x")
+    raw = RawCrash(kind="exit", input=crash_input, target="safetensors", returncode=1, stderr="", rng_seed=1)
+
+    class NoCrash:
+        per_input = 0.1
+
+        def run(self, data: bytes, name: str) -> Replay:
+            return Replay(kind="rejected")
+
+    target = Target(kind="loader", key="m.safetensors#loader", path="m.safetensors", source=crash_input, loaders=["safetensors"], rng_seed=1)
+    where = investigate.Where(root=tmp_path, workdir=tmp_path, policy=FuzzPolicy(), deadline=_time.monotonic() + 60,
+                              base_tree=lambda: None)
+    [found] = investigate._group(target, TargetRun(crashes=[raw]), NoCrash(), where)  # type: ignore[arg-type]
+    assert found.reproducible is False and found.triaged.severity == "info"
+    assert "did not reproduce" in found.triaged.detail

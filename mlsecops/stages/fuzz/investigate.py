@@ -119,6 +119,11 @@ def _group(target: Target, run: TargetRun, session: Session, where: Where) -> li
             replay = session.run(data, name)
             triaged = triage_replay(replay, name, where, harness)
             reproducible = triaged is not None if replay.kind != "error" else None
+        if triaged is None and reproducible is False and early is not None and early.severity != "off":
+            # Replayed in a fresh sandbox and it did not crash: likely flaky or environmental
+            # (a worker killed at the deadline, a resource limit hit by load). Kept, but as info.
+            early = early.model_copy(update={"severity": "info", "detail": (early.detail + "; " if early.detail else "")
+                                             + "did not reproduce when replayed"})
         triaged = triaged or early
         if triaged is None or triaged.severity == "off":
             continue
