@@ -37,7 +37,10 @@ def assemble() -> None:
     names = [n for n in ORDER if (results / f"{n}.md").exists()]
     names += sorted(p.stem for p in results.glob("*.md") if p.stem not in ORDER)
     for name in names:
-        sections.append((results / f"{name}.md").read_text().strip())
+        text = (results / f"{name}.md").read_text().strip()
+        if text.startswith("# "):  # every section sits one level below the page title
+            text = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+        sections.append(text)
     (HERE / "RESULTS.md").write_text(HEADER + "\n" + "\n\n".join(sections) + "\n")
 
 
