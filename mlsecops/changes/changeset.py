@@ -107,14 +107,8 @@ def _from_diff(root: Path, top: Path, prefix: str, workdir: Path, base: str, hea
         old_rel = _strip(prefix, old) if old else None
         if checked_out:
             source = root / rel
-            try:
-                st = os.lstat(source)
-            except OSError:
-                cs.skipped.append(Skipped(path=rel, reason="in the diff but missing from the work tree"))
-                continue
-            why = folder.classify_mode(st.st_mode)
-            if why:
-                cs.skipped.append(Skipped(path=rel, reason=why))
+            st = folder.regular_file(source, rel, cs.skipped, "in the diff but missing from the work tree")
+            if st is None:
                 continue
             size = st.st_size
             blob_id = blob if clean.get(top_path) == blob else None

@@ -58,14 +58,8 @@ def from_files(root: Path, top: Path | None, prefix: str, files: list[ChangedFil
         if os.path.realpath(source.parent) != os.path.normpath(os.path.join(real_root, os.path.dirname(rel))):
             cs.skipped.append(Skipped(path=rel, reason="inside a symlinked folder (not followed)"))
             continue
-        try:
-            st = os.lstat(source)
-        except OSError:
-            cs.skipped.append(Skipped(path=rel, reason="listed as changed but missing from the work tree"))
-            continue
-        why = folder.classify_mode(st.st_mode)
-        if why:
-            cs.skipped.append(Skipped(path=rel, reason=why))
+        st = folder.regular_file(source, rel, cs.skipped, "listed as changed but missing from the work tree")
+        if st is None:
             continue
         old = _strip(prefix, item.old_path) if item.old_path else None
         top_path = f"{prefix}/{rel}" if prefix else rel

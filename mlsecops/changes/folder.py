@@ -66,3 +66,18 @@ def classify_mode(mode: int) -> str | None:
     if stat.S_ISSOCK(mode):
         return "socket (not opened)"
     return "not a regular file"
+
+
+def regular_file(path: Path, rel: str, skipped: list[Skipped], missing: str) -> os.stat_result | None:
+    """lstat a work-tree file named by a diff or a file list; record why it is skipped when it is
+    missing or not a regular file (a symlink, a FIFO...), and return None then."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        skipped.append(Skipped(path=rel, reason=missing))
+        return None
+    why = classify_mode(st.st_mode)
+    if why:
+        skipped.append(Skipped(path=rel, reason=why))
+        return None
+    return st
