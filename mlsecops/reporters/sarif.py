@@ -18,6 +18,7 @@ from urllib.parse import quote
 from mlsecops import __version__
 from mlsecops.files import atomic_write
 from mlsecops.findings import Finding, Severity
+from mlsecops.reporters.escape import unicode_safe
 from mlsecops.rules import Rule, catalog, rule_for
 from mlsecops.verdict import JudgedFinding, Status, Verdict
 
@@ -34,8 +35,13 @@ def sarif_rule_id(finding: Finding) -> str:
 
 
 def _uri(path: str, prefix: str) -> str:
+    """Percent-encoded from the file name's bytes, so a name that is not UTF-8 still points at its file."""
     full = f"{prefix}/{path}" if prefix else path
-    return quote(full, safe="/")
+    try:
+        raw = full.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = full.encode("utf-8", "replace")
+    return quote(raw, safe="/")
 
 
 def _rule_json(rule_id: str, rule: Rule, severity: Severity, finding: Finding) -> dict:
@@ -78,6 +84,8 @@ def _message(f: JudgedFinding) -> str:
         text += f" [seen by: {', '.join(f.engines)}]"
     if f.fix:
         text += f" Fix: {f.fix}"
+    if f.reproducer:
+        text += f" Reproduce: {f.reproducer}"
     return text
 
 
@@ -159,4 +167,4 @@ def render(verdict: Verdict) -> dict:
 
 
 def write(verdict: Verdict, path: Path) -> None:
-    atomic_write(path, json.dumps(render(verdict), indent=2, ensure_ascii=False) + "\n")
+    atomic_write(path, json.dumps(unicode_safe(render(verdict)), indent=2, ensure_ascii=False) + "\n")
