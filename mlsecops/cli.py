@@ -146,13 +146,15 @@ def write_reports(verdict: Verdict, context: Context, policy_arg: str | None = N
 
 def clear_stale_outputs(paths: Sequence[str | None]) -> None:
     """Remove the previous run's reports before scanning: a run that is killed, or stops
-    on a bad policy, must not leave an old SARIF or JSON report looking like its own."""
+    on a bad policy, must not leave an old SARIF or JSON report looking like its own.
+    Regular files go, and links to them (a report path in the workspace may be a link the
+    pull request committed); `/dev/stdout` and other special files stay."""
     for value in paths:
         if not value:
             continue
         path = Path(value)
         try:
-            if path.is_symlink() or path.is_file():
+            if path.is_file() or (path.is_symlink() and not path.exists()):
                 path.unlink()
         except OSError:
             pass  # unwritable: the write at the end reports it

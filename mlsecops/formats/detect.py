@@ -3,7 +3,11 @@
 Never by extension alone: a pickle named `.txt` is a pickle. The only names
 consulted are for formats with no magic at all (a TensorFlow `saved_model.pb`,
 standalone Jinja templates, YAML configs), and even then the content must fit.
-Detection reads a few KiB (plus the zip directory); it never parses a payload.
+Detection reads a few KiB (plus the zip directory); it never parses a payload. A
+file nothing else claims is a pickle when an unpickler reading it from its first
+byte would import and call something (`would_run`: a bounded opcode walk, at
+most 16 MiB), whatever its first byte: the unpickler needs no magic number.
+Detection runs in the gate process on hostile files: it never raises on content.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from mlsecops.formats import protobuf, ziparchive
 from mlsecops.formats.kinds import Format
-from mlsecops.formats.pickle_sniff import looks_like_pickle
+from mlsecops.formats.pickle_sniff import looks_like_pickle, would_run
+from mlsecops.formats.pickle_walk import VALID as PICKLE_OPCODES
+from mlsecops.formats.safe_open import open_regular
 
 HEAD = 4096
 HDF5_SIG = b"\x89HDF\r\n\x1a\n"
@@ -29,8 +36,15 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 ONNX_FIELDS = {1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25}
 
 
-def detect(fh: BinaryIO, name: str, size: int) -> Format | None:
-    """The format of the stream `fh` (seekable), or None for files of no interest."""
+ImportJudge = Callable[[str, str], bool]
+"""(module, name) -> True when importing it is dangerous in itself (the models stage's allowlist)."""
+
+
+def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | None = None) -> Format | None:
+    """The format of the stream `fh` (seekable), or None for files of no interest.
+
+    `dangerous_import` lets a text stream that imports something known-bad count as a
+    pickle even when it breaks before a call (broken streams still import)."""
     fh.seek(0)
     head = fh.read(HEAD)
     lower = name.lower()
@@ -62,7 +76,7 @@ def detect(fh: BinaryIO, name: str, size: int) -> Format | None:
         return Format.pytorch_legacy if _torch_legacy(head) else Format.pickle
     if _compressed_pickle(head):
         return _compressed_kind(head)
-    if looks_like_pickle(head):
+    if looks_like_pickle(head) or would_run(fh, size, dangerous_import=dangerous_import):
         return Format.pickle
     if lower.endswith(".pb") and _tf_graph(fh, size):
         return Format.tf_savedmodel
@@ -148,14 +162,20 @@ def _compressed_kind(head: bytes) -> Format | None:
             out = zlib.decompressobj().decompress(head, 64)
         except zlib.error:
             return None
-        return Format.zlib if out[:1] == b"\x80" or looks_like_pickle(out) else None
+        return Format.zlib if _unpickler_would_start(out) else None
     import lzma
 
     try:
         out = lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head, max_length=64)
     except lzma.LZMAError:
         return None
-    return Format.lzma if out[:1] == b"\x80" or looks_like_pickle(out) else None
+    return Format.lzma if _unpickler_would_start(out) else None
+
+
+def _unpickler_would_start(out: bytes) -> bool:
+    """joblib unpickles whatever the stream decompresses to: any opening opcode makes it a
+    candidate (a pickle without PROTO is still a pickle); the worker decides on all of it."""
+    return bool(out) and out[0] in PICKLE_OPCODES
 
 
 def _tf_graph(fh: BinaryIO, size: int) -> bool:
@@ -193,16 +213,24 @@ def _config_with_template(fh: BinaryIO, lower: str, head: bytes) -> bool:
     if is_json and not lower.endswith((".yaml", ".yml")):
         try:
             json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested JSON must not crash detection
             return lower.endswith(".json")
     return True
 
 
 def _zip_with_prefix(fh: BinaryIO, size: int) -> bool:
-    """A zip directory at the end of a file that starts with something else."""
-    return ziparchive.find_eocd(fh, size) is not None
+    """A readable zip directory at the end of a file that starts with something else (the end
+    record alone is four bytes any binary file may hold near its end)."""
+    if ziparchive.find_eocd(fh, size) is None:
+        return False
+    try:
+        return bool(ziparchive.read_directory(fh, size, 16).entries)
+    except ziparchive.ZipFormatError:
+        return False
 
 
-def detect_path(path: Path, name: str | None = None) -> Format | None:
-    with path.open("rb") as fh:
-        return detect(fh, name or path.name, path.stat().st_size)
+def detect_path(path: Path, name: str | None = None, dangerous_import: ImportJudge | None = None) -> Format | None:
+    """Detect a file on disk; raise OSError when it is not (or no longer) a regular file."""
+    fh, st = open_regular(path)
+    with fh:
+        return detect(fh, name or path.name, st.st_size, dangerous_import)

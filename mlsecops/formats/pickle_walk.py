@@ -125,17 +125,36 @@ _HOT = 32
 _HOLE = object()
 _STOPPED = object()
 _MAX_MEMO_GAP = 1 << 16
+_MAX_MEMO_HOLES = 1 << 20  # list slots skipped over by out-of-order PUTs, per pickle (8 MiB)
+_MAX_FAR_MEMO = 1 << 20    # entries kept for indices too far out for the list
 
 
-def _put(memo: list[object], extra: dict[int, object], idx: int, value: object) -> None:
+class _FarMemo(dict):  # type: ignore[type-arg]
+    """Memo entries whose index is far beyond the list, and the holes the list has grown by.
+
+    Both are bounded: a few kilobytes of `LONG_BINPUT` with ever larger indices
+    must not grow the walker's memory without limit (a memo bomb). An entry that
+    does not fit is dropped; a later GET of it reads as unknown (`memo-missing`),
+    which can only make the walk stricter, never hide an import.
+    """
+
+    holes = 0
+
+
+def _put(memo: list[object], extra: _FarMemo, idx: int, value: object) -> None:
     """memo[idx] = value: a list while indices come in order (they do in real pickles), a dict otherwise."""
     n = len(memo)
     if idx < n:
+        if idx < 0:
+            raise Stop("negative PUT argument")
         memo[idx] = value
-    elif idx - n <= _MAX_MEMO_GAP:
+    elif idx == n:
+        memo.append(value)
+    elif idx - n <= _MAX_MEMO_GAP and extra.holes + idx - n <= _MAX_MEMO_HOLES:
+        extra.holes += idx - n
         memo.extend([_HOLE] * (idx - n))
         memo.append(value)
-    else:
+    elif idx in extra or len(extra) < _MAX_FAR_MEMO:
         extra[idx] = value
 
 
@@ -173,7 +192,8 @@ _LEN_FMT = {1: "<B", 4: "<I", 8: "<Q"}
 class Walker:
     """One walk over one stream. Holds the buffered window and the limits."""
 
-    def __init__(self, fh: BinaryIO, start: int, end: int, max_opcodes: int, depth: int = 0) -> None:
+    def __init__(self, fh: BinaryIO, start: int, end: int, max_opcodes: int, depth: int = 0,
+                 first_read: int = CHUNK) -> None:
         self.fh = fh
         self.end = end
         self.max_opcodes = max_opcodes
@@ -181,7 +201,7 @@ class Walker:
         self.result = WalkResult()
         fh.seek(start)
         self.base = start
-        self.buf = fh.read(min(CHUNK, end - start))
+        self.buf = fh.read(max(0, min(first_read, end - start)))
         self.i = 0
 
     # -- buffer management -------------------------------------------------
@@ -279,7 +299,7 @@ class Walker:
         stack: list[object] = []
         metastack: list[list[object]] = []
         memo: list[object] = []
-        extra: dict[int, object] = {}
+        extra = _FarMemo()
         pidx = r.pickles
         seen_proto = False
         first = True
@@ -389,6 +409,8 @@ class Walker:
                     push(memo[idx] if idx < len(memo) and memo[idx] is not _HOLE else self._get(extra, idx, self.base + i - 5))
                 elif op == NONE:
                     push(None)
+                elif op == POP and stack:
+                    stack.pop()
                 elif op == NEWTRUE:
                     push(True)
                 elif op == NEWFALSE:
@@ -452,7 +474,7 @@ class Walker:
         return len(self.buf) - _HOT
 
     def _rare(self, op: int, stack: list[object], metastack: list[list[object]], memo: list[object],
-              extra: dict[int, object], pidx: int, seen_proto: bool, first: bool) -> object:
+              extra: _FarMemo, pidx: int, seen_proto: bool, first: bool) -> object:
         """The less frequent opcodes. Returns _STOPPED at STOP, a new stack list when the
         mark stack was popped, else None."""
         r = self.result
@@ -849,6 +871,7 @@ _DATA_RUN = _data_op_regex()
 _NESTED_HINT = re.compile(rb"[\x8cCU][\x11-\xff](?:\x80[\x02-\x05]|gA|800[2-5])")
 _FAST_MIN = 256 * 1024
 _MAX_OP = 260
+_MATCH_WINDOW = 64 * 1024
 
 
 def fast_data_only(fh: BinaryIO, start: int, end: int) -> WalkResult | None:
@@ -874,12 +897,18 @@ def fast_data_only(fh: BinaryIO, start: int, end: int) -> WalkResult | None:
             return None
         at_eof = base + len(buf) >= end
         limit = len(buf) if at_eof else len(buf) - _MAX_OP
-        m = _DATA_RUN.match(buf, i, max(i, limit))
+        stop = max(i, limit)
+        # `re` keeps state for every repetition of a match: one match over megabytes of
+        # one-byte opcodes costs ~50x their size in memory. Windows keep it to a few MB.
+        cut = stop - i > _MATCH_WINDOW
+        if cut:
+            stop = i + _MATCH_WINDOW
+        m = _DATA_RUN.match(buf, i, stop)
         if m and m.end() > i:
             if _NESTED_HINT.search(buf, i, m.end()):
                 return None
             pos = base + m.end()
-            if not at_eof and m.end() >= limit - _MAX_OP:
+            if (cut or not at_eof) and m.end() >= stop - _MAX_OP:
                 continue  # the run may go on past the window: refill and resume
             i = m.end()
         op = buf[i]

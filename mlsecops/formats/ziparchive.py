@@ -68,20 +68,20 @@ class ZipDirectory:
 
 
 def find_eocd(fh: BinaryIO, size: int) -> int | None:
-    """Offset of the end-of-central-directory record, or None."""
+    """Offset of the end-of-central-directory record, or None.
+
+    The one loaders use: Python's zipfile and miniz (PyTorch) both take the last
+    signature with a full record after it, whatever its comment length says.
+    Skipping a record whose comment overruns the file would read an earlier,
+    different directory than the loader does (a benign zip hiding another one).
+    """
     if size < 22:
         return None
     tail = min(size, 22 + 65535)
     fh.seek(size - tail)
     data = fh.read(tail)
-    pos = data.rfind(EOCD_SIG)
-    while pos != -1:
-        if pos + 22 <= len(data):
-            (comment_len,) = struct.unpack_from("<H", data, pos + 20)
-            if pos + 22 + comment_len <= len(data):
-                return size - tail + pos
-        pos = data.rfind(EOCD_SIG, 0, pos)
-    return None
+    pos = data.rfind(EOCD_SIG, 0, len(data) - 22 + 4)
+    return None if pos == -1 else size - tail + pos
 
 
 def _decode_name(raw: bytes, flags: int) -> str:
@@ -133,6 +133,8 @@ def read_directory(fh: BinaryIO, size: int, max_members: int) -> ZipDirectory:
     if prefix < 0:
         prefix = 0
         cd_pos = cd_offset
+        if cd_pos > size:
+            raise ZipFormatError("central directory offset is past the end of the file")
     out = ZipDirectory(prefix_bytes=prefix)
     fh.seek(cd_pos)
     cd = fh.read(min(cd_size, size - cd_pos))
@@ -159,7 +161,25 @@ def read_directory(fh: BinaryIO, size: int, max_members: int) -> ZipDirectory:
         raise ZipFormatError("central directory has no readable entries")
     for entry in out.entries:
         _check_local(fh, size, entry, out.issues)
+    _check_overlap(out)
     return out
+
+
+def _check_overlap(directory: ZipDirectory) -> None:
+    """Members whose data overlap: no zip tool writes them; overlapping-entry zip
+    bombs (Fifield) and parser-confusion tricks do. One issue names the first."""
+    spans = sorted((e.header_offset, e.data_offset + e.compressed_size, e.name)
+                   for e in directory.entries if e.data_offset >= 0 and not e.is_dir)
+    overlapping: list[str] = []
+    end = -1
+    for start, stop, name in spans:
+        if start < end:
+            overlapping.append(name)
+        end = max(end, stop)
+    if overlapping:
+        directory.issues.append(ZipIssue("overlap", overlapping[0],
+                                         f"{len(overlapping)} member(s) overlap the data of another member "
+                                         "(an overlapping-entry zip bomb or a parser confusion)"))
 
 
 def _check_local(fh: BinaryIO, size: int, entry: ZipEntry, issues: list[ZipIssue]) -> None:

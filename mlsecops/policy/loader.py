@@ -4,7 +4,10 @@ PyYAML gives values; pydantic gives errors by field path. This module walks the
 YAML node tree once to remember the line of every field so each pydantic error
 can be reported where the user has to fix it. YAML 1.1's `yes/no/on/off`
 booleans are turned off (`off` is a valid severity here), and a key written twice
-is an error instead of PyYAML's silent last-one-wins.
+is an error instead of PyYAML's silent last-one-wins. Hostile YAML cannot hang
+or crash the loader: an alias is walked once however often it is used (a
+"billion laughs" document is linear here), and nesting too deep to parse is a
+PolicyError like any other mistake.
 """
 
 from __future__ import annotations
@@ -62,8 +65,14 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dupes: list[tuple[Loc, int]]) -> None:
+def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dupes: list[tuple[Loc, int]],
+          visited: set[int] | None = None) -> None:
+    """Record the line of every field; each node (an anchor used by many aliases) is entered once."""
+    visited = set() if visited is None else visited
     lines[loc] = node.start_mark.line + 1
+    if id(node) in visited:
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -71,11 +80,11 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dupes: list[tuple[Lo
             if key in seen:
                 dupes.append((loc + (key,), key_node.start_mark.line + 1))
             seen.add(key)
-            _walk(value_node, loc + (key,), lines, dupes)
+            _walk(value_node, loc + (key,), lines, dupes, visited)
             lines[loc + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, loc + (i,), lines, dupes)
+            _walk(item, loc + (i,), lines, dupes, visited)
 
 
 def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
@@ -127,6 +136,13 @@ def _explain(err: dict[str, Any]) -> str:
 
 def load_policy_text(text: str, source: str) -> Policy:
     """Parse and validate policy YAML; raise PolicyError naming source, line and field."""
+    try:
+        return _load(text, source)
+    except RecursionError:
+        raise PolicyError(source, [PolicyProblem(line=None, field="", message="the YAML is nested too deeply")]) from None
+
+
+def _load(text: str, source: str) -> Policy:
     try:
         root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass

@@ -1,11 +1,16 @@
-"""What a person reads in the terminal or the CI log: the verdict, then what blocks."""
+"""What a person reads in the terminal or the CI log: the verdict, then what blocks.
+
+The CLI also runs as a plain workflow step (`run: mlsecops scan .`), where the
+runner reads stdout for workflow commands: every line is made inert
+(`escape.inert_log`), so no file name can start `::error` or `##[stop-commands]`.
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import TextIO
 
-from mlsecops.reporters.escape import plain
+from mlsecops.reporters.escape import inert_log, plain
 from mlsecops.verdict import Status, Verdict
 
 _MAX_LINES = 50
@@ -38,7 +43,7 @@ def render(verdict: Verdict) -> str:
         f"{verdict.count(Status.advisory)} advisory, {waived} waived, {len(verdict.errors)} error(s)); "
         f"policy {verdict.policy}"
     )
-    return "\n".join(lines)
+    return inert_log("\n".join(lines))
 
 
 def write(verdict: Verdict, stream: TextIO = sys.stdout) -> None:

@@ -1,21 +1,34 @@
 """Make untrusted text (file names, pickle strings, advisory text) inert in Markdown.
 
 A file name in a pull request is attacker-chosen: it must not render as a link,
-an image, HTML, a table break, a mention or a terminal escape.
+an image, HTML, a table break, a mention or a terminal escape. Nor can it make a
+report unwritable: bytes that are not UTF-8 reach us as lone surrogates, which
+every writer here replaces with U+FFFD (`unicode_safe`).
 """
 
 from __future__ import annotations
 
-import html
 import re
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_safe(value: object) -> object:
+    """`value` (text, or lists and dicts of it) with lone surrogates replaced by U+FFFD, so it encodes as UTF-8."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {unicode_safe(k): unicode_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [unicode_safe(v) for v in value]
+    return value
 
 
 def plain(text: object, limit: int = 300) -> str:
     """One line of text with control characters and ANSI escapes removed, shortened."""
-    s = _CONTROL.sub("", str(text)).replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    s = _CONTROL.sub("", _SURROGATE.sub("\ufffd", str(text))).replace("\r", " ").replace("\n", " ").replace("\t", " ")
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
@@ -40,7 +53,7 @@ def code(text: object, limit: int = 200, table: bool = True) -> str:
 
 def annotation(text: object, limit: int = 4000) -> str:
     """A workflow-command value: `%`, CR and LF escaped so no text can start a new command."""
-    s = _CONTROL.sub("", str(text))[:limit]
+    s = _CONTROL.sub("", _SURROGATE.sub("\ufffd", str(text)))[:limit]
     return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

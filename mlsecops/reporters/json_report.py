@@ -8,6 +8,7 @@ from typing import Any
 
 from mlsecops import __version__
 from mlsecops.files import atomic_write
+from mlsecops.reporters.escape import unicode_safe
 from mlsecops.verdict import Status, Verdict
 
 _CORE = ("rule_id", "stage", "severity", "status", "path", "line", "message", "tool", "fingerprint", "vuln_id", "package")
@@ -46,4 +47,4 @@ def render(verdict: Verdict) -> dict[str, Any]:
 
 
 def write(verdict: Verdict, path: Path) -> None:
-    atomic_write(path, json.dumps(render(verdict), indent=2, ensure_ascii=False) + "\n")
+    atomic_write(path, json.dumps(unicode_safe(render(verdict)), indent=2, ensure_ascii=False) + "\n")

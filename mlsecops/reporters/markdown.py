@@ -85,4 +85,4 @@ def render(
 
 
 def write(verdict: Verdict, path: Path, report_url: str | None = None, policy_arg: str | None = None) -> None:
-    atomic_write(path, render(verdict, report_url=report_url, policy_arg=policy_arg))
+    atomic_write(path, str(escape.unicode_safe(render(verdict, report_url=report_url, policy_arg=policy_arg))))

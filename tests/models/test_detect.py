@@ -92,3 +92,20 @@ def test_npy_object_array_is_pickle_bearing(tmp_path: Path) -> None:
 def test_legacy_torch_magic_is_recognised() -> None:
     magic = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little") + b"."
     assert fmt(magic + PICKLE) == Format.pytorch_legacy
+
+
+def test_word_lists_are_not_pickles_but_broken_exploits_are(tmp_path: Path) -> None:
+    """A text file that merely starts like a protocol-0 pickle (`cat` imports module `at`)
+    must not be a blocking finding; a broken stream that imports a known-bad callable is."""
+    from mlsecops.stages.models.allowlist import dangerous, load_lists
+
+    judge = dangerous(load_lists())
+
+    def f(data: bytes, name: str = "words.txt") -> Format | None:
+        return detect(io.BytesIO(data), name, len(data), judge)
+
+    assert f(b"cat\ndog\nbird\nfish\n") is None
+    assert f(b"cls\nsep\nunk\n") is None
+    assert f(b"cbuiltins\nexec\n(X>\nf = open('x')") == Format.pickle        # nullifAI: imports, then breaks
+    assert f(b"cmypkg\nfn\n(S'x'\ntR") == Format.pickle                       # calls an unlisted import
+    assert f(b"cmypkg\nfn\n(S'x'\ntR", "a.txt") == Format.pickle

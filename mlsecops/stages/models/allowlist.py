@@ -145,3 +145,12 @@ def judge(module: str, name: str, lists: Lists) -> Judgement:
     if root in lists.ml_roots:
         return Judgement("risky", module, name, f"an import from {root} that is not on the allowlist of what models need")
     return Judgement("unknown", module, name, "neither allowlisted nor known to be dangerous (user code or a third-party library)")
+
+
+def dangerous(lists: Lists):  # type: ignore[no-untyped-def]
+    """A predicate for format detection: is importing module.name known-bad or risky in itself?"""
+
+    def judge_import(module: str, name: str) -> bool:
+        return judge(module, name, lists).verdict in ("deny", "risky")
+
+    return judge_import

@@ -20,7 +20,7 @@ from pathlib import Path
 from mlsecops import __version__
 from mlsecops.findings import fingerprint
 from mlsecops.stages.models.policy import ModelsPolicy
-from mlsecops.stages.models.scanfile import FileResult
+from mlsecops.stages.models.scanfile import FileResult, from_line, to_line
 
 _JUDGED_IN_PARENT = {"fail_on", "allowed_formats", "blocked_formats", "blocked_format_severity"}
 
@@ -58,7 +58,7 @@ class ResultCache:
         if f is None:
             return None
         try:
-            result = FileResult.model_validate_json(f.read_bytes())
+            result = from_line(FileResult, f.read_bytes())
         except (OSError, ValueError):
             return None
         self.hits += 1
@@ -77,7 +77,7 @@ class ResultCache:
             f.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=f.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as out:
-                out.write(result.model_dump_json().encode())
+                out.write(to_line(result))
             os.replace(tmp, f)
         except OSError:
             return  # a cache that cannot be written only costs time

@@ -10,7 +10,8 @@ from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats import ziparchive
-from mlsecops.formats.kinds import ARCHIVES, COMPRESSION, Format
+from mlsecops.formats.kinds import ARCHIVES, COMPRESSION, PICKLE_BEARING, Format
+from mlsecops.formats.pickle_sniff import would_run
 from mlsecops.stages.models.analyzers import archives, gguf, keras, numpy_files, onnx_files, pickles, safetensors, templates, tensorflow
 from mlsecops.stages.models.scanfile import ScanState
 
@@ -41,6 +42,8 @@ for _fmt in COMPRESSION:
     ANALYZERS[_fmt] = archives.analyze_compressed
 
 _ZIP_FAMILY = ARCHIVES | {Format.pytorch_zip, Format.torchscript, Format.keras_v3}
+_NOT_POLYGLOT = PICKLE_BEARING | {Format.zip, Format.npz, Format.pytorch_zip, Format.torchscript, Format.keras_v3,
+                                   Format.zlib, Format.lzma, Format.lfs_pointer}
 
 
 def analyze(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
@@ -51,6 +54,15 @@ def analyze(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, m
         state.observe("MLS119", Severity.medium, f"The file is a {fmt.value} and also a zip archive: loaders that check "
                       "the end of the file see the zip, loaders that check the start see the other format", member, "polyglot-zip")
         archives.analyze_zip(state, Format.zip, fh, size, name, member, depth)
+    if fmt not in _NOT_POLYGLOT and would_run(fh, size):
+        # A GGUF, safetensors or tar header can also be valid pickle opcodes: pickle.load,
+        # joblib.load and numpy.load(allow_pickle=True) run the pickle whatever the magic says.
+        # (A zip's `PK` is a PERSID opcode: only an unpickler with persistent_load gets past
+        # it, torch's, and torch.load reads every zip as a zip.)
+        state.observe("MLS119", Severity.high, f"The file is a {fmt.value} and also a pickle that imports and calls code "
+                      "when unpickled: loaders that check the magic see the first, pickle.load runs the second",
+                      member, "polyglot-pickle")
+        pickles.analyze_pickle_file(state, Format.pickle, fh, size, name, member, depth)
 
 
 def _has_zip_tail(fh: BinaryIO, size: int) -> bool:

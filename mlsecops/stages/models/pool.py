@@ -5,6 +5,9 @@ limit (RLIMIT_AS), file-size and open-file limits, no core dumps, a scrubbed
 environment (no tokens) and its own temp folder. A worker that overruns its
 deadline is killed and replaced; one that dies (a crash in a native parser) is
 replaced; either way the file gets an error, which the policy fails closed on.
+Workers die with the gate (parent-death signal), and while they run the gate is
+not dumpable, so a worker subverted by a hostile file cannot read the gate's
+/proc environ (the token, when the Action got one) or ptrace it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlsecops
-from mlsecops.stages.models.scanfile import FileResult, Task
+from mlsecops.stages.models.scanfile import FileResult, Task, from_line, to_line
 
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
@@ -42,9 +45,23 @@ def worker_env(home: Path) -> dict[str, str]:
     return env
 
 
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_GET_DUMPABLE = 1, 4, 3
+
+
+def _prctl(option: int, arg: int) -> int:
+    """Linux prctl(2); -1 where it is not available."""
+    try:
+        import ctypes
+
+        return int(ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0))
+    except (OSError, AttributeError):
+        return -1
+
+
 def _limits(memory_mb: int, file_mb: int) -> None:
     """Runs in the child before exec."""
     os.setsid()
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a gate killed with SIGKILL leaves no worker behind
     mem = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -71,8 +88,12 @@ class WorkerPool:
         self.workers: list[_Worker] = []
         self.sel = selectors.DefaultSelector()
         self.spawned = 0
+        self.was_dumpable: int | None = None
 
     def _spawn(self) -> _Worker:
+        if self.was_dumpable is None:
+            self.was_dumpable = _prctl(_PR_GET_DUMPABLE, 0)
+            _prctl(_PR_SET_DUMPABLE, 0)
         self.spawned += 1
         home = self.workdir / f"worker-{self.spawned}"
         home.mkdir(parents=True, exist_ok=True)
@@ -113,7 +134,7 @@ class WorkerPool:
         w.started = time.monotonic()
         w.buf.clear()
         assert w.proc.stdin is not None
-        w.proc.stdin.write(task.model_dump_json().encode() + b"\n")
+        w.proc.stdin.write(to_line(task))
         w.proc.stdin.flush()
 
     def run(self, tasks: list[Task], timeout: float) -> Iterator[FileResult]:
@@ -169,7 +190,7 @@ class WorkerPool:
             task = w.task
             w.task = None
             try:
-                yield FileResult.model_validate_json(line)
+                yield from_line(FileResult, line)
             except ValueError:
                 yield FileResult(path=task.path, errors=["the scanning worker sent an unreadable result"])
 
@@ -182,3 +203,6 @@ class WorkerPool:
                     pass
             self._retire(w)
         self.sel.close()
+        if self.was_dumpable == 1:
+            _prctl(_PR_SET_DUMPABLE, 1)
+        self.was_dumpable = None

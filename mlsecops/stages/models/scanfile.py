@@ -7,20 +7,23 @@ it never imports, unpickles or loads anything from it.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from pydantic import BaseModel, Field
 
 from mlsecops.findings import Finding, Severity, Stage, fingerprint
 from mlsecops.formats.detect import detect
 from mlsecops.formats.kinds import Format
+from mlsecops.formats.safe_open import NotRegularFile, open_regular
 from mlsecops.stages.models.allowlist import Lists, load_lists
 from mlsecops.stages.models.policy import ModelLimits
 
 MB = 1024 * 1024
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class Task(BaseModel):
@@ -35,6 +38,22 @@ class Task(BaseModel):
     deny_globals: list[str] = Field(default_factory=list)
     engines: list[str] = Field(default_factory=lambda: ["mlsecops", "fickling", "modelscan"])
     tmpdir: str
+
+
+def to_line(model: BaseModel) -> bytes:
+    """One JSON line for the worker protocol and the cache.
+
+    Not `model_dump_json`: file names that are not valid UTF-8 reach us as
+    lone surrogates (os.fsdecode), which pydantic refuses to serialise; the json
+    module writes them as `\\udcXX` escapes and reads them back unchanged, so one
+    odd name cannot take the whole stage down.
+    """
+    return json.dumps(model.model_dump(mode="json")).encode("ascii") + b"\n"
+
+
+def from_line(cls: type[_M], line: bytes) -> _M:
+    """The model in one line written by `to_line`; ValueError when it is not one."""
+    return cls.model_validate(json.loads(line))
 
 
 class FileResult(BaseModel):
@@ -163,7 +182,9 @@ def scan_stream(state: ScanState, fh: BinaryIO, size: int, name: str, member: st
         state.observe("MLS115", Severity.high, f"containers nested deeper than {state.limits.max_depth} levels were not opened",
                       member, "depth-limit")
         return None
-    fmt = detect(fh, name, size)
+    from mlsecops.stages.models.allowlist import dangerous
+
+    fmt = detect(fh, name, size, dangerous(state.lists))
     if fmt is None:
         return None
     state.formats.append(fmt.value)
@@ -178,18 +199,26 @@ def scan_file(task: Task) -> FileResult:
     state = ScanState(task=task, lists=lists, tmp=Path(task.tmpdir))
     result = FileResult(path=task.path)
     try:
-        with open(task.source, "rb") as fh:
-            result.format = scan_stream(state, fh, task.size, Path(task.path).name, None, 0)
+        fh, st = open_regular(task.source)
+        with fh:
+            size = task.size
+            if st.st_size != task.size:
+                # Scanned as it is now, but the gate cannot vouch for what was listed: fail closed.
+                state.errors.append(f"the file changed during the scan ({task.size} bytes when listed, {st.st_size} when opened)")
+                size = st.st_size
+            result.format = scan_stream(state, fh, size, Path(task.path).name, None, 0)
     except FileNotFoundError:
         state.errors.append("the file vanished during the scan")
     except PermissionError:
         state.errors.append("permission denied")
-    except IsADirectoryError:
-        state.errors.append("not a regular file")
+    except (IsADirectoryError, NotRegularFile) as exc:
+        state.errors.append(f"not a regular file when opened: {exc.strerror or exc}")
     except MemoryError:
         state.errors.append(f"ran out of the {task.limits.memory_mb} MiB memory limit")
     except ScanLimitError as exc:
         state.observe("MLS115", Severity.high, f"The scan stopped early: {exc}.", None, "limit")
+    except OSError as exc:
+        state.errors.append(f"cannot read the file: {exc.strerror or exc}")
     result.findings = state.findings()
     result.errors = state.errors
     result.formats = sorted(set(state.formats))

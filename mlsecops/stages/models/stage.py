@@ -16,6 +16,7 @@ from mlsecops.context import Context
 from mlsecops.findings import Finding, Severity, Stage, StageError, StageResult, fingerprint
 from mlsecops.formats.detect import detect_path
 from mlsecops.formats.kinds import Format
+from mlsecops.stages.models.allowlist import dangerous, load_lists
 from mlsecops.stages.models.cache import ResultCache
 from mlsecops.stages.models.pool import WorkerPool
 from mlsecops.stages.models.scanfile import FileResult, Task
@@ -53,15 +54,21 @@ def _format_findings(result: FileResult, context: Context) -> list[Finding]:
     )]
 
 
-def _candidates(changeset: Changeset, result: StageResult) -> list[tuple[Artifact, Format]]:
+def _candidates(changeset: Changeset, result: StageResult, context: Context) -> list[tuple[Artifact, Format]]:
+    policy = context.policy.models
+    judge_import = dangerous(load_lists(tuple(policy.allow_globals), tuple(policy.deny_globals)))
     found = []
     for art in changeset.artifacts:
         if art.size == 0:
             continue
         try:
-            fmt = detect_path(art.source, art.path.rsplit("/", 1)[-1])
+            fmt = detect_path(art.source, art.path.rsplit("/", 1)[-1], judge_import)
         except OSError as exc:
             result.errors.append(StageError(stage=Stage.models, path=art.path, message=f"cannot read: {exc.strerror or exc}"))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one hostile file must not take the other files' findings down
+            result.errors.append(StageError(stage=Stage.models, path=art.path,
+                                            message=f"format detection failed: {type(exc).__name__}: {str(exc)[:200]}"))
             continue
         if fmt is not None:
             found.append((art, fmt))
@@ -71,7 +78,7 @@ def _candidates(changeset: Changeset, result: StageResult) -> list[tuple[Artifac
 def run(changeset: Changeset, context: Context) -> StageResult:
     result = StageResult(stage=Stage.models)
     policy = context.policy.models
-    candidates = _candidates(changeset, result)
+    candidates = _candidates(changeset, result, context)
     cache = ResultCache(context.cache_dir, policy)
     tasks: list[Task] = []
     blobs: dict[str, str | None] = {}

@@ -10,6 +10,7 @@ cannot make the parent unpickle anything.
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import traceback
 
@@ -20,16 +21,17 @@ def main() -> int:
     os.dup2(devnull, 1)
     if not os.environ.get("MLSECOPS_WORKER_STDERR"):
         os.dup2(devnull, 2)
-    from mlsecops.stages.models.scanfile import FileResult, Task, scan_file
+    from mlsecops.stages.models.scanfile import FileResult, Task, from_line, scan_file, to_line
 
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
         try:
-            task = Task.model_validate_json(line)
+            task = from_line(Task, line)
         except ValueError as exc:
-            proto.write(FileResult(path="?", errors=[f"bad task: {exc}"]).model_dump_json().encode() + b"\n")
+            proto.write(to_line(FileResult(path="?", errors=[f"bad task: {exc}"])))
             continue
+        _cpu_backstop(task.limits.timeout_seconds)
         try:
             result = scan_file(task)
         except MemoryError:
@@ -40,8 +42,22 @@ def main() -> int:
             tb = traceback.extract_tb(exc.__traceback__)[-1]
             where = f"{os.path.basename(tb.filename)}:{tb.lineno}"
             result = FileResult(path=task.path, errors=[f"internal error {type(exc).__name__} at {where}: {str(exc)[:200]}"])
-        proto.write(result.model_dump_json().encode() + b"\n")
+        proto.write(to_line(result))
     return 0
+
+
+def _cpu_backstop(timeout: float) -> None:
+    """A CPU-time limit a little past this task's deadline: the parent kills an overrunning
+    worker, but should the parent be gone, the kernel still stops a worker stuck in a parser."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(usage.ru_utime + usage.ru_stime + timeout) + 5
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ValueError, OSError):
+        pass
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ def _severity(state: ScanState, j: Judgement) -> Severity | None:
 def judge_walk(state: ScanState, walk: WalkResult, member: str | None) -> bool:
     """Turn one walk's imports and issues into observations; True if anything imported is not allowlisted."""
     suspicious = False
+    dangerous_before_break = False  # a known-bad or risky import, or a call to any unlisted one
     grouped: dict[tuple[str, str], list[pickle_walk.GlobalRef]] = {}
     for ref in walk.globals:
         grouped.setdefault((ref.module, ref.name), []).append(ref)
@@ -49,6 +50,8 @@ def judge_walk(state: ScanState, walk: WalkResult, member: str | None) -> bool:
         sev = _severity(state, j)
         if j.verdict != "allow":
             suspicious = True
+            if j.verdict in ("deny", "risky") or any(r.called for r in refs):
+                dangerous_before_break = True
         if sev is None:
             continue
         called = any(r.called for r in refs)
@@ -63,7 +66,7 @@ def judge_walk(state: ScanState, walk: WalkResult, member: str | None) -> bool:
                       fix="Do not load this file; re-create the model from trusted code and save it as safetensors."
                       if j.verdict == "deny" else None)
     for issue in walk.issues:
-        _issue(state, issue, member, walk, suspicious)
+        _issue(state, issue, member, walk, dangerous_before_break)
     for nested in walk.nested:
         sub_member = f"{member or ''}#nested@{nested.offset}({nested.encoding})"
         inner_suspicious = judge_walk(state, nested.result, sub_member)
@@ -79,7 +82,7 @@ def judge_walk(state: ScanState, walk: WalkResult, member: str | None) -> bool:
     return suspicious
 
 
-def _issue(state: ScanState, issue: pickle_walk.Issue, member: str | None, walk: WalkResult, suspicious: bool) -> None:
+def _issue(state: ScanState, issue: pickle_walk.Issue, member: str | None, walk: WalkResult, dangerous: bool) -> None:
     ev = [f"{issue.kind} at offset {issue.offset}: {issue.detail}"]
     if issue.kind in ("dynamic-global", "ext-opcode"):
         state.observe("MLS104", Severity.critical, f"The pickle computes an import at runtime: {issue.detail}", member,
@@ -87,8 +90,12 @@ def _issue(state: ScanState, issue: pickle_walk.Issue, member: str | None, walk:
     elif issue.kind == "build-on-global":
         state.observe("MLS107", Severity.critical, issue.detail, member, f"mutation:{issue.offset}", evidence=ev)
     elif issue.kind in ("malformed", "truncated", "memo-missing"):
-        sev = Severity.high if suspicious else Severity.medium
-        what = "imports code that is not allowlisted before the break" if suspicious else "only allowlisted imports before the break"
+        # nullifAI: the calls before the break run. High when something dangerous ran (a
+        # known-bad or risky import, or a call to an unlisted one), not for a stray import
+        # in a text file that merely starts like a pickle.
+        sev = Severity.high if dangerous else Severity.medium
+        what = ("imports and calls code that is not allowlisted before the break" if dangerous
+                else "nothing dangerous runs before the break")
         state.observe("MLS105", sev, f"The pickle stream is broken ({issue.detail}); it {what}", member, "malformed", evidence=ev)
     elif issue.kind in ("opcode-limit", "nesting-limit"):
         state.observe("MLS115", Severity.high, f"The pickle was not fully analysed: {issue.detail}", member, issue.kind, evidence=ev)
@@ -109,7 +116,8 @@ def analyze_region(state: ScanState, fh: BinaryIO, start: int, end: int, member:
     state.engines_run.add("mlsecops")
     state.walks[member] = walk
     judge_walk(state, walk, member)
-    if not expect_pickle and not name.lower().endswith(PICKLE_NAMES):
+    runs = walk.complete or any(g.called for g in walk.globals)
+    if not expect_pickle and runs and not name.lower().endswith(PICKLE_NAMES):
         state.observe("MLS110", Severity.medium, f"This is a pickle, but its name {name!r} suggests another format",
                       member, "disguised", evidence=[f"protocol {walk.protocol}, {walk.opcodes} opcodes"])
     if not walk.data_only_proof and walk.globals:

@@ -1,0 +1,255 @@
+"""Run the gate the way CI does (the CLI in a child process) and measure what it cost.
+
+`run_gate` starts `python -m mlsecops scan` under a small launcher that
+reports the peak RSS over the CLI and every worker it reaped (getrusage of
+its children), kills the whole process group at a deadline, and returns the
+exit code, the outputs and the measurements. `policy_file` writes a policy
+with the limits an attack is meant to run into. `loader_imports` is the
+oracle: what a real unpickler would import from some bytes, found by running
+CPython's unpickler in a sandboxed child whose `find_class` records the name
+and returns a stub, so nothing is imported and nothing the pickle names is run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARY = "ghs_mlsecopsCanaryToken0123456789abcdefXYZ"
+CANARY_ENV = {
+    "GITHUB_TOKEN": CANARY,
+    "INPUT_GITHUB-TOKEN": CANARY,
+    "ACTIONS_RUNTIME_TOKEN": CANARY,
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN": CANARY,
+}
+
+
+@dataclass
+class GateRun:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+    max_rss_mb: float
+    out: Path
+    report: dict[str, Any] | None = None
+    timed_out: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        return (self.report or {}).get("findings", [])
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return (self.report or {}).get("errors", [])
+
+    def rules_for(self, path: str) -> set[str]:
+        return {f["rule_id"] for f in self.findings if f["path"] == path}
+
+    def blocked(self, path: str) -> bool:
+        return any(f["path"] == path and f["status"] == "blocking" for f in self.findings)
+
+    def errored(self, path: str) -> bool:
+        return any(e.get("path") == path for e in self.errors)
+
+
+def policy_file(folder: Path, fail_on_scanner_error: bool = True, **limits: Any) -> Path:
+    """A policy with models limits (`timeout_seconds`, `memory_mb`, `max_expanded_mb`...)."""
+    data: dict[str, Any] = {"version": 1, "fail_on_scanner_error": fail_on_scanner_error}
+    if limits:
+        data["models"] = {"limits": limits}
+    path = folder / "policy.yml"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def gate_args(target: Path, out: Path, *extra: str, policy: Path | None = None, markdown: bool = False,
+              stages: str = "models", jobs: int = 2) -> list[str]:
+    """The command line of `mlsecops scan target` with the JSON and SARIF reports in `out`."""
+    args = [sys.executable, "-m", "mlsecops", "scan", str(target), "--stages", stages, "--no-cache", "-q",
+            "--jobs", str(jobs), "--json", str(out / "report.json"), "--sarif", str(out / "report.sarif")]
+    if markdown:
+        args += ["--markdown", str(out / "comment.md")]
+    if policy is not None:
+        args += ["--policy", str(policy)]
+    return args + list(extra)
+
+
+def gate_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
+
+
+def start_gate(args: list[str], out: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+               preexec: Callable[[], None] | None = None) -> subprocess.Popen[bytes]:
+    """Start the gate in its own session, stdout and stderr to files in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "stdout.txt").open("wb") as so, (out / "stderr.txt").open("wb") as se:
+        return subprocess.Popen(args, stdout=so, stderr=se, stdin=subprocess.DEVNULL, env=gate_env(env),
+                                cwd=cwd or ROOT, start_new_session=True, preexec_fn=preexec)
+
+
+# A small launcher between us and the CLI: a child's peak RSS starts at its parent's when it is
+# forked (exec records the old image's high-water mark), so measuring the CLI as our own child
+# would count this test process. The launcher is small; it reports its children's peak.
+_LAUNCHER = r"""
+import json, os, resource, subprocess, sys
+proc = subprocess.run(sys.argv[2:])
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(sys.argv[1], "w") as fh:
+    json.dump({"maxrss_kb": peak}, fh)
+sys.exit(proc.returncode if proc.returncode >= 0 else 128 - proc.returncode)
+"""
+
+
+def run_measured(args: list[str], out: Path, env: dict[str, str] | None = None, timeout: float = 300,
+                 cwd: Path | None = None) -> tuple[int, float, float]:
+    """(exit code, seconds, peak RSS in MiB over `args` and its reaped children), under the launcher."""
+    usage_file = out / "rusage.json"
+    out.mkdir(parents=True, exist_ok=True)
+    usage_file.unlink(missing_ok=True)
+    started = time.monotonic()
+    proc = start_gate([sys.executable, "-c", _LAUNCHER, str(usage_file), *args], out, env=env, cwd=cwd)
+    status, _, _ = wait_gate(proc, timeout)
+    peak_kb = json.loads(usage_file.read_text())["maxrss_kb"] if usage_file.exists() else 0
+    return os.waitstatus_to_exitcode(status), time.monotonic() - started, peak_kb / 1024
+
+
+def run_gate(target: Path, out: Path, *extra: str, policy: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float = 180, markdown: bool = False, stages: str = "models", jobs: int = 2,
+             cwd: Path | None = None, preexec: Callable[[], None] | None = None) -> GateRun:
+    """`mlsecops scan target` with the JSON and SARIF reports in `out`; peak RSS over the CLI and its workers."""
+    args = gate_args(target, out, *extra, policy=policy, markdown=markdown, stages=stages, jobs=jobs)
+    usage_file = out / "rusage.json"
+    out.mkdir(parents=True, exist_ok=True)
+    usage_file.unlink(missing_ok=True)
+    started = time.monotonic()
+    proc = start_gate([sys.executable, "-c", _LAUNCHER, str(usage_file), *args], out, env=env, cwd=cwd, preexec=preexec)
+    status, _, timed_out = wait_gate(proc, timeout)
+    seconds = time.monotonic() - started
+    code = os.waitstatus_to_exitcode(status)
+    peak_kb = json.loads(usage_file.read_text())["maxrss_kb"] if usage_file.exists() else 0
+    report_path = out / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    return GateRun(code=code, stdout=(out / "stdout.txt").read_text(errors="replace"),
+                   stderr=(out / "stderr.txt").read_text(errors="replace"),
+                   seconds=seconds, max_rss_mb=peak_kb / 1024, out=out, report=report, timed_out=timed_out)
+
+
+def wait_gate(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, resource.struct_rusage, bool]:
+    """(wait status, rusage of the child and its reaped descendants, timed out); SIGKILL at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return status, usage, False
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return status, usage, True
+        time.sleep(0.02)
+
+
+_ORACLE = r"""
+import io, json, pickle, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (512 << 20, 512 << 20))
+resource.setrlimit(resource.RLIMIT_CPU, (10, 10))
+PURE = {("builtins", n) for n in ("str", "bytes", "bytearray", "int", "float", "tuple", "list", "dict", "set",
+                                   "frozenset", "bool")} | {("_codecs", "encode")}
+seen = []
+class Stub:
+    def __init__(self, *a, **k): pass
+    def __call__(self, *a, **k): return Stub()
+    def __setstate__(self, state): pass
+    def __reduce__(self): return (Stub, ())
+class Recorder(pickle.Unpickler):
+    def find_class(self, module, name):
+        seen.append([module, name])
+        if (module, name) in PURE:
+            return super().find_class(module, name)
+        return Stub
+    def persistent_load(self, pid):
+        return Stub()
+data = sys.stdin.buffer.read()
+error = None
+try:
+    Recorder(io.BytesIO(data)).load()
+except BaseException as exc:
+    error = f"{type(exc).__name__}: {exc}"[:300]
+print(json.dumps({"imports": seen, "error": error}))
+"""
+
+
+def loader_imports(data: bytes) -> list[tuple[str, str]]:
+    """What CPython's unpickler would import from `data` (names only; nothing is imported)."""
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", _ORACLE], input=data, capture_output=True, env={},
+                          timeout=30)
+    answer = json.loads(proc.stdout or b'{"imports": []}')
+    return [(m, n) for m, n in answer["imports"]]
+
+
+def descendants(pid: int) -> list[int]:
+    """Live processes under `pid` (from /proc), deepest last."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(stat[1]), []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def worker_pids(gate_pid: int) -> list[int]:
+    """The models stage's worker processes under the gate."""
+    out = []
+    for pid in descendants(gate_pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"mlsecops.stages.models.worker" in fh.read():
+                    out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+def wait_for_workers(gate_pid: int, timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = worker_pids(gate_pid)
+        if pids:
+            return pids
+        time.sleep(0.05)
+    return []
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
