@@ -79,7 +79,7 @@ class GitHubApi:
         idempotent = method.upper() in ("GET", "PATCH", "PUT", "DELETE", "HEAD")
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                resp = self._session.request(method, url, headers=headers, json=json, params=params, timeout=TIMEOUT)
+                resp = self._session.request(method, url, headers=headers, json=json, params=params, timeout=self._timeout())
             except requests.RequestException as exc:
                 problem = f"{where}: {type(exc).__name__}"
                 if not idempotent:
@@ -100,6 +100,11 @@ class GitHubApi:
                 continue
             raise ApiError(self._redact(problem), resp.status_code)
         raise ApiError(self._redact(f"{where}: gave up after {MAX_ATTEMPTS} attempts"))
+
+    def _timeout(self) -> tuple[float, float]:
+        """Connect and read timeouts, never longer than what is left of the deadline."""
+        left = max(0.5, self._deadline - self._clock())
+        return (min(TIMEOUT[0], left), min(TIMEOUT[1], left))
 
     def _wait(self, seconds: float, problem: str) -> None:
         left = self._deadline - self._clock()

@@ -25,7 +25,7 @@ from mlsecops.action.redact import LogStream, Redactor
 from mlsecops.changes import git
 from mlsecops.changes.artifact import ChangesetError
 from mlsecops.changes.filelist import ChangedFile
-from mlsecops.cli import EXIT_ERROR, default_cache_dir, progress_printer, write_reports
+from mlsecops.cli import EXIT_ERROR, clear_stale_outputs, default_cache_dir, progress_printer, write_reports
 from mlsecops.context import Context, Outputs
 from mlsecops.pipeline import scan
 from mlsecops.policy import PolicyError
@@ -69,10 +69,17 @@ class Step:
         return GitHubApi(self.rt.api_url, self.token, self.redact, deadline_seconds=deadline, log=self.say)
 
 
+_RUNNER_SECRETS = ("ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL",
+                   "ACTIONS_CACHE_URL", "ACTIONS_RESULTS_URL", "ACTIONS_RUNTIME_URL")
+
+
 def take_token(env: MutableMapping[str, str]) -> str | None:
-    """Remove the token from the environment (children never see it) and return it."""
+    """Remove the token from the environment (children never see it) and return it.
+    The runner's own credentials (cache, OIDC, artifacts) are dropped too: the gate needs none."""
     token = (env.pop(TOKEN_INPUT, None) or "").strip()
     fallback = (env.pop("GITHUB_TOKEN", None) or "").strip()
+    for name in _RUNNER_SECRETS:
+        env.pop(name, None)
     return token or fallback or None
 
 
@@ -138,6 +145,9 @@ def _run(step: Step) -> int:
     if files is not None:
         resolved = _guard_listed_policy(step, args, resolved, root, files, base)
     sarif_path = _under(workspace, args.sarif_file)
+    # The SARIF path is in the PR's own workspace: a file committed there must not survive a run
+    # that stops early and then be uploaded as if it were this run's result.
+    clear_stale_outputs([str(sarif_path), str(_under(workspace, args.comment_file)) if args.comment_file else None])
     with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp:
         context = Context(
             root=root, base=base, head=head, changed_files=files,

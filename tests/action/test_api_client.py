@@ -118,3 +118,23 @@ def test_the_token_goes_to_the_api_origin_only() -> None:
     api, session, _ = _api([page1, page2])
     assert list(api.paginate("/items")) == [1, 2, 3]
     assert [c[1] for c in session.calls] == [f"{API}/items", f"{API}/items?page=2"]
+
+
+def test_no_request_outlives_the_deadline() -> None:
+    from mlsecops.action.api import GitHubApi
+    from mlsecops.action.redact import Redactor
+
+    now = [0.0]
+    api = GitHubApi("https://api.github.com", "t", Redactor("t"), deadline_seconds=6, clock=lambda: now[0])
+    assert api._timeout() == (6.0, 6.0)
+    now[0] = 5.0
+    assert api._timeout() == (1.0, 1.0)
+
+
+def test_runner_credentials_are_dropped_with_the_token() -> None:
+    from mlsecops.action.main import take_token
+
+    env = {"INPUT_GITHUB-TOKEN": "ghs_x", "GITHUB_TOKEN": "ghs_y", "ACTIONS_RUNTIME_TOKEN": "r", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "o",
+           "ACTIONS_CACHE_URL": "https://cache", "PATH": "/bin"}
+    assert take_token(env) == "ghs_x"
+    assert env == {"PATH": "/bin"}

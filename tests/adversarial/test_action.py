@@ -201,7 +201,6 @@ def test_sigterm_mid_run_ends_non_zero_with_no_result_claimed(tmp_path: Path) ->
     assert not (repo.path / "mlsecops.sarif").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="action/main.py keeps a SARIF already at the target (see SECURITY.md)")
 def test_a_sarif_committed_by_the_pull_request_is_not_left_looking_like_the_result(tmp_path: Path) -> None:
     """The SARIF target is in the workspace, which the PR controls: a killed run must not leave
     the PR's own `mlsecops.sarif` for a later `upload-sarif` step."""

@@ -209,7 +209,6 @@ def test_git_children_get_a_scrubbed_environment(monkeypatch: pytest.MonkeyPatch
     assert seen and all(CANARY not in "".join(env.values()) for env in seen)
 
 
-@pytest.mark.xfail(strict=True, reason="deps resolver child inherits the whole environment (deps stage: see SECURITY.md)")
 def test_pip_resolver_child_gets_no_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`deps.resolve: true` runs pip, which can run sdist build code from the pull request."""
     from mlsecops.stages.deps import resolver

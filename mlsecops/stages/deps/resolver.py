@@ -40,6 +40,19 @@ def command() -> list[str]:
     return [sys.executable, "-c", _CHILD]
 
 
+_PIP_ENV = ("PATH", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+            "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+
+
+def child_env(workdir: Path) -> dict[str, str]:
+    """pip may build sdists from the pull request's requirements: their build code gets no
+    token and no CI secrets, only what pip needs to reach its index (PIP_* settings included)."""
+    env = {k: v for k, v in os.environ.items() if k in _PIP_ENV or (k.startswith("PIP_") and "TOKEN" not in k)}
+    env["HOME"] = str(workdir)
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
 def resolve(requirements: list[str], workdir: Path, timeout: float, cmd: list[str] | None = None) -> list[tuple[str, str]]:
     """(name, version) of everything pip would install for `requirements`."""
     if not requirements:
@@ -51,6 +64,7 @@ def resolve(requirements: list[str], workdir: Path, timeout: float, cmd: list[st
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=workdir,
+        env=child_env(workdir),
         start_new_session=True,
     )
     try:
