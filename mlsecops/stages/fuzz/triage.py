@@ -114,7 +114,7 @@ def from_outcome(outcome: Outcome, policy: FuzzPolicy, harness: bool) -> Triaged
     if outcome.status == "memory":
         return Triaged(kind="oom", target=outcome.target, exc_type=outcome.exc_type, message=outcome.message,
                        frames=outcome.frames, severity="medium", detail="MemoryError under the memory limit",
-                       signature=signature("oom", outcome.target, outcome.frames))
+                       signature=signature("oom", outcome.target, []))
     if outcome.status == "nonfinite":
         return Triaged(kind="nonfinite", target=outcome.target, message=outcome.message,
                        severity=policy.nonfinite_severity, signature=signature("nonfinite", outcome.target, [], outcome.message))
@@ -125,12 +125,14 @@ def from_death(kind: str, target: str, stderr: str, policy: FuzzPolicy, strip: l
                returncode: int | None = None, detail: str = "") -> Triaged:
     """A worker that died: a signal, a hang, a memory kill, or an exit from inside a library."""
     frames = dumped_frames(stderr, strip)
+    # A hang or an exhausted resource is one problem per target: where the kill happened to
+    # interrupt it (the top frame) varies from run to run and must not split the finding.
     if kind == "hang":
         return Triaged(kind="hang", target=target, frames=frames, severity="medium", detail=detail,
-                       signature=signature("hang", target, frames[-1:]))
+                       signature=signature("hang", target, []))
     if kind == "oom":
         return Triaged(kind="oom", target=target, frames=frames, severity="medium", detail=detail,
-                       signature=signature("oom", target, frames[-1:]))
+                       signature=signature("oom", target, []))
     if kind == "exit":
         return Triaged(kind="abort", target=target, frames=frames, severity="medium",
                        detail=f"the process exited with code {returncode} from inside the target",
