@@ -56,7 +56,7 @@ def _format_findings(result: FileResult, context: Context) -> list[Finding]:
 
 def _candidates(changeset: Changeset, result: StageResult, context: Context) -> list[tuple[Artifact, Format]]:
     policy = context.policy.models
-    judge_import = dangerous(load_lists(tuple(policy.allow_globals), tuple(policy.deny_globals)))
+    judge_import = dangerous(lambda: load_lists(tuple(policy.allow_globals), tuple(policy.deny_globals)))
     found = []
     for art in changeset.artifacts:
         if art.size == 0:
