@@ -21,6 +21,7 @@ BENCHMARKS = [
     ["performance.py"],
     ["deps_match.py"],
     ["fuzz_throughput.py"],
+    ["adversarial.py"],
 ]
 HEADER = """# Benchmark results
 
