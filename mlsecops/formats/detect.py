@@ -86,7 +86,7 @@ def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | N
         return Format.jinja
     if size <= MAX_CONFIG_BYTES and _config_with_template(fh, lower, head):
         return Format.config
-    if _zip_with_prefix(fh, size):
+    if ziparchive.has_directory(fh, size):
         return zip_kind(fh, size)
     return None
 
@@ -216,17 +216,6 @@ def _config_with_template(fh: BinaryIO, lower: str, head: bytes) -> bool:
         except (ValueError, RecursionError):  # deeply nested JSON must not crash detection
             return lower.endswith(".json")
     return True
-
-
-def _zip_with_prefix(fh: BinaryIO, size: int) -> bool:
-    """A readable zip directory at the end of a file that starts with something else (the end
-    record alone is four bytes any binary file may hold near its end)."""
-    if ziparchive.find_eocd(fh, size) is None:
-        return False
-    try:
-        return bool(ziparchive.read_directory(fh, size, 16).entries)
-    except ziparchive.ZipFormatError:
-        return False
 
 
 def detect_path(path: Path, name: str | None = None, dangerous_import: ImportJudge | None = None) -> Format | None:

@@ -284,3 +284,14 @@ def read_member(fh: BinaryIO, entry: ZipEntry, limit: int) -> tuple[bytes, bool]
     parts: list[bytes] = []
     ok = copy_member(fh, entry, parts.append, limit)
     return b"".join(parts), ok
+
+
+def has_directory(fh: BinaryIO, size: int) -> bool:
+    """A readable zip directory at the end of the file: the end record alone is four bytes
+    any binary file may hold near its end, so at least one entry must parse."""
+    if find_eocd(fh, size) is None:
+        return False
+    try:
+        return bool(read_directory(fh, size, 16).entries)
+    except ZipFormatError:
+        return False

@@ -50,7 +50,7 @@ def analyze(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, m
     analyzer = ANALYZERS.get(fmt)
     if analyzer is not None:
         analyzer(state, fmt, fh, size, name, member, depth)
-    if fmt not in _ZIP_FAMILY and fmt not in (Format.lfs_pointer, Format.config, Format.jinja) and _has_zip_tail(fh, size):
+    if fmt not in _ZIP_FAMILY and fmt not in (Format.lfs_pointer, Format.config, Format.jinja) and ziparchive.has_directory(fh, size):
         state.observe("MLS119", Severity.medium, f"The file is a {fmt.value} and also a zip archive: loaders that check "
                       "the end of the file see the zip, loaders that check the start see the other format", member, "polyglot-zip")
         archives.analyze_zip(state, Format.zip, fh, size, name, member, depth)
@@ -63,12 +63,3 @@ def analyze(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, m
                       "when unpickled: loaders that check the magic see the first, pickle.load runs the second",
                       member, "polyglot-pickle")
         pickles.analyze_pickle_file(state, Format.pickle, fh, size, name, member, depth)
-
-
-def _has_zip_tail(fh: BinaryIO, size: int) -> bool:
-    if ziparchive.find_eocd(fh, size) is None:
-        return False
-    try:
-        return bool(ziparchive.read_directory(fh, size, 16).entries)
-    except ziparchive.ZipFormatError:
-        return False
