@@ -45,7 +45,10 @@ class Run:
 
 
 def measure(cmd: list[str], repeat: int, cwd: Path | None = None) -> Run:
+    """Best of `repeat` runs, each in a scratch folder (fickling's CLI writes safety_results.json there)."""
     best: Run | None = None
+    scratch = Path(tempfile.mkdtemp(prefix="mlsecops-bench-"))
+    cwd = cwd or scratch
     for _ in range(repeat):
         with tempfile.NamedTemporaryFile(mode="r", suffix=".time") as tf:
             start = time.monotonic()
@@ -56,6 +59,7 @@ def measure(cmd: list[str], repeat: int, cwd: Path | None = None) -> Run:
         run = Run(wall=wall, rss_mb=int(m.group(1)) / 1024 if m else float("nan"), code=proc.returncode)
         if best is None or run.wall < best.wall:
             best = run
+    shutil.rmtree(scratch, ignore_errors=True)
     assert best is not None
     return best
 
