@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 
 from mlsecops import fixtures as fx
-from tests.conftest import ROOT, SARIF_SCHEMA, git, make_repo, run_cli, scan_json
+from tests.conftest import ROOT, SARIF_SCHEMA, make_repo, run_cli, scan_json
 
 
 def demo(tmp_path: Path) -> Path:
@@ -107,7 +107,6 @@ def test_outputs_are_written_atomically(tmp_path: Path) -> None:
         assert not list(target.rglob("*.tmp"))
     finally:
         target.chmod(0o700)
-    _ = git
 
 
 def test_special_files_as_outputs_are_written_not_replaced(tmp_path: Path) -> None:

@@ -68,7 +68,6 @@ def test_tensorflow_graph_ops(tmp_path: Path) -> None:
 
 
 def test_onnx_external_data_outside_the_model_folder(tmp_path: Path) -> None:
-    import onnx
     from onnx import TensorProto, helper
     from onnx.external_data_helper import set_external_data
 
@@ -83,7 +82,6 @@ def test_onnx_external_data_outside_the_model_folder(tmp_path: Path) -> None:
     res = scan_bytes(tmp_path, "m.onnx", model("../../../etc/passwd"))
     assert "MLS114" in rules(res) and "onnx" in res.formats
     assert not scan_bytes(tmp_path, "ok.onnx", model("weights.bin")).findings
-    _ = onnx
 
 
 def gguf(kv: dict[str, str]) -> bytes:

@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 
 from mlsecops.findings import Finding, Severity, Stage, fingerprint
 from mlsecops.formats.detect import detect
-from mlsecops.formats.kinds import Format
 from mlsecops.formats.safe_open import NotRegularFile, open_regular
 from mlsecops.stages.models.allowlist import Lists, load_lists
 from mlsecops.stages.models.policy import ModelLimits
@@ -230,5 +229,3 @@ def scan_file(task: Task) -> FileResult:
     result.seconds = round(time.monotonic() - started, 4)
     return result
 
-
-_ = Format  # re-exported for analyzers' type hints

@@ -373,5 +373,3 @@ def analyze_compressed(state: ScanState, fmt: Format, fh: BinaryIO, size: int, n
     finally:
         path.unlink(missing_ok=True)
 
-
-_ = pickles

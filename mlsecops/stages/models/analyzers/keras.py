@@ -59,7 +59,6 @@ def analyze_h5(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
     try:
         with h5py.File(fh, "r") as f:
             raw = f.attrs.get("model_config")
-            keras_version = f.attrs.get("keras_version")
     except Exception as exc:  # noqa: BLE001 - h5py raises many types on hostile files
         state.observe("MLS120", Severity.medium, f"Not a readable HDF5 file: {type(exc).__name__}: {exc}"[:200], member, "corrupt-h5")
         return
@@ -78,7 +77,6 @@ def analyze_h5(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
         from mlsecops.stages.models.engines import modelscan_engine
 
         modelscan_engine.scan_file(state, Path(state.task.source), ".h5", member)
-    _ = keras_version
 
 
 def analyze_config_json(state: ScanState, fh: BinaryIO, size: int, member: str | None) -> None:
