@@ -180,7 +180,8 @@ def _start_step(tmp: Path, repo: Repo) -> tuple[subprocess.Popen[bytes], Path]:
 def _slow_repo(root: Path) -> Repo:
     repo = make_repo(root)
     git(repo.path, "checkout", "-q", "feature")
-    (repo.path / "models" / "slow.pkl").write_bytes(A.opcode_flood(10_000_000))
+    # Slow enough (tens of seconds of walking) that the kill always lands mid-scan, even on a loaded machine.
+    (repo.path / "models" / "slow.pkl").write_bytes(A.opcode_flood(40_000_000))
     git(repo.path, "add", "-A")
     git(repo.path, "commit", "-q", "-m", "slow")
     return Repo(path=repo.path, base=repo.base, head=git(repo.path, "rev-parse", "HEAD"), clean_head=repo.clean_head)
