@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from mlsecops.formats.protobuf import I32, I64, LEN, VARINT, WireError, read_varint
+from mlsecops.formats.protobuf import I32, I64, LEN, VARINT, WireError, fields
 from mlsecops.stages.fuzz.mutators import bytewise as bytemut
 
 MAX_DEPTH = 12
@@ -37,42 +37,22 @@ class _Budget:
 
 
 def parse(buf: bytes, depth: int = 0, budget: _Budget | None = None) -> list[Field]:
+    """The message as a tree: the wire decoding is `formats.protobuf.fields`; this adds
+    the nesting (a length-delimited field that parses cleanly gets children) and the bounds."""
     budget = budget or _Budget()
     out: list[Field] = []
-    pos = 0
-    while pos < len(buf):
+    for num, wire, value in fields(buf):
         budget.left -= 1
         if budget.left < 0:
             raise WireError("too many fields")
-        key, pos = read_varint(buf, pos)
-        num, wire = key >> 3, key & 7
-        if num == 0:
-            raise WireError("field 0")
-        if wire == VARINT:
-            val, pos = read_varint(buf, pos)
-            f = Field(num, wire, val)
-        elif wire in (I64, I32):
-            width = 8 if wire == I64 else 4
-            if pos + width > len(buf):
-                raise WireError("truncated")
-            f = Field(num, wire, buf[pos : pos + width])
-            pos += width
-        elif wire == LEN:
-            n, pos = read_varint(buf, pos)
-            if pos + n > len(buf):
-                raise WireError("truncated")
-            payload = buf[pos : pos + n]
-            pos += n
-            f = Field(num, wire, payload)
-            if depth < MAX_DEPTH and payload and len(budget.all) < MAX_FIELDS:
-                mark = len(budget.all)
-                try:
-                    f.children = parse(payload, depth + 1, budget)
-                except (WireError, RecursionError):
-                    del budget.all[mark:]
-                    f.children = None
-        else:
-            raise WireError("group or bad wire type")
+        f = Field(num, wire, value)
+        if wire == LEN and depth < MAX_DEPTH and value and len(budget.all) < MAX_FIELDS:
+            mark = len(budget.all)
+            try:
+                f.children = parse(value, depth + 1, budget)  # type: ignore[arg-type]
+            except (WireError, RecursionError):
+                del budget.all[mark:]
+                f.children = None
         out.append(f)
         budget.all.append(f)
     return out
