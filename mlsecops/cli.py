@@ -2,6 +2,11 @@
 
 Exit codes (CONTRACT.md): 0 the policy passed, 1 it failed, 2 usage,
 configuration or tool error.
+
+The gate's own modules are imported inside the commands, not at the top: a scan
+with the models stage starts its first worker before them, so the worker imports
+fickling, modelscan and numpy on another core while this process imports
+pydantic and jinja2 (see stages/models/spawn.py), and `--version` stays instant.
 """
 
 from __future__ import annotations
@@ -14,29 +19,26 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlsecops import __version__
-from mlsecops.changes.artifact import ChangesetError
-from mlsecops.context import Context, Outputs
-from mlsecops.findings import Stage
-from mlsecops.pipeline import scan
-from mlsecops.policy.loader import PolicyError, load_policy
-from mlsecops.policy import source as policy_source
-from mlsecops.reporters import console, json_report, markdown, sarif
-from mlsecops.verdict import Verdict
+from mlsecops.stages.models.spawn import WorkerStarter
+
+if TYPE_CHECKING:
+    from mlsecops.context import Context
+    from mlsecops.verdict import Verdict
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+STAGE_NAMES = ("deps", "models", "fuzz")  # findings.Stage, in run order
 
 
-def _stages(text: str) -> list[Stage]:
+def _stages(text: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
-    try:
-        stages = [Stage(n) for n in names]
-    except ValueError:
+    if any(n not in STAGE_NAMES for n in names):
         raise argparse.ArgumentTypeError(f"unknown stage in {text!r}; choose from deps, models, fuzz") from None
-    if not stages:
+    if not names:
         raise argparse.ArgumentTypeError("no stage given")
-    return stages
+    return names
 
 
 def _budget(text: str) -> float:
@@ -60,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--head", help="head commit of the diff (default: HEAD)")
     s.add_argument("--all", action="store_true", dest="all_files", help="scan every file even with --base")
     s.add_argument("--policy", help="YAML policy file, or a shipped name: default, strict, audit-only")
-    s.add_argument("--stages", type=_stages, default=[Stage.deps, Stage.models, Stage.fuzz],
+    s.add_argument("--stages", type=_stages, default=list(STAGE_NAMES),
                    help="comma list of deps,models,fuzz (default: all three)")
     s.add_argument("--fuzz-budget", type=_budget, help="wall-clock seconds for the fuzz stage")
     s.add_argument("--advisory-db", help="offline advisory database: a folder or .zip of OSV records")
@@ -96,8 +98,12 @@ def default_cache_dir() -> Path:
     return Path(base) / "mlsecops"
 
 
-def build_context(args: argparse.Namespace, workdir: Path) -> Context:
+def build_context(args: argparse.Namespace, workdir: Path, workers: WorkerStarter | None = None) -> Context:
     """Raise PolicyError for a bad policy."""
+    from mlsecops.context import Context, Outputs
+    from mlsecops.findings import Stage
+    from mlsecops.policy import source as policy_source
+
     root = Path(args.path)
     resolved = policy_source.resolve(root, args.policy, args.base, args.head)
     advisory = args.advisory_db or os.environ.get("MLSECOPS_ADVISORY_DB") or None
@@ -109,7 +115,7 @@ def build_context(args: argparse.Namespace, workdir: Path) -> Context:
         policy=resolved.policy,
         policy_source=resolved.source,
         policy_findings=resolved.findings,
-        stages=args.stages,
+        stages=[Stage(n) for n in args.stages],
         fuzz_budget=args.fuzz_budget,
         advisory_db=Path(advisory) if advisory else None,
         osv_url=args.osv_url,
@@ -122,11 +128,14 @@ def build_context(args: argparse.Namespace, workdir: Path) -> Context:
         cache_dir=None if args.no_cache else Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
         jobs=args.jobs,
         progress=progress_printer(args.quiet),
+        workers=workers,
     )
 
 
 def write_reports(verdict: Verdict, context: Context, policy_arg: str | None = None) -> list[str]:
     """Write every requested output; return the problems (a full disk must not lose the verdict)."""
+    from mlsecops.reporters import json_report, markdown, sarif
+
     problems: list[str] = []
     out = context.outputs
     writers = [
@@ -162,9 +171,16 @@ def clear_stale_outputs(paths: Sequence[str | None]) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     clear_stale_outputs([args.sarif, args.json_out, args.markdown])
-    with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp, WorkerStarter(Path(tmp) / "models") as workers:
+        if "models" in args.stages:
+            workers.prestart()
+        from mlsecops.changes.artifact import ChangesetError
+        from mlsecops.pipeline import scan
+        from mlsecops.policy.loader import PolicyError
+        from mlsecops.reporters import console
+
         try:
-            context = build_context(args, Path(tmp))
+            context = build_context(args, Path(tmp), workers)
         except PolicyError as exc:
             print(f"mlsecops: invalid policy\n{exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -183,6 +199,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
+    from mlsecops.policy.loader import PolicyError, load_policy
+
     path = Path(args.file)
     try:
         policy = load_policy(path)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlsecops.changes.filelist import ChangedFile
 from mlsecops.findings import Finding, Stage
 from mlsecops.policy.model import Policy
+from mlsecops.stages.models.spawn import WorkerStarter
 
 
 class Outputs(BaseModel):
@@ -52,6 +53,9 @@ class Context(BaseModel):
     today: date = Field(default_factory=date.today)
     report_url: str | None = Field(default=None, description="link to the full report (CI run page)")
     progress: Callable[[str], None] = Field(default=_silent, exclude=True)
+    workers: WorkerStarter | None = Field(
+        default=None, exclude=True, description="models-stage workers started ahead (the caller closes it)"
+    )
 
     @property
     def effective_fuzz_budget(self) -> float:

@@ -115,3 +115,33 @@ def test_special_files_as_outputs_are_written_not_replaced(tmp_path: Path) -> No
     proc = run_cli("scan", str(tmp_path), "--stages", "models", "--sarif", "/dev/null", "--json", "/dev/null", "--no-cache", "-q")
     assert proc.returncode == 0, proc.stderr
     assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+
+
+def test_the_cli_imports_the_gate_only_when_a_command_needs_it() -> None:
+    """`--version` and argument errors stay instant, and a scan can start its first
+    models worker before this process spends its time importing pydantic and jinja2."""
+    code = ("import sys; from mlsecops import cli; heavy = [m for m in ('pydantic', 'jinja2', 'yaml', 'fickling', "
+            "'modelscan') if m in sys.modules]; print(heavy or 'none')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "none"
+
+
+def test_a_models_worker_is_started_ahead_only_when_the_models_stage_runs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mlsecops import cli
+    from mlsecops.stages.models.spawn import WorkerStarter
+
+    started: list[int] = []
+    real = WorkerStarter.prestart
+
+    def counting(self: WorkerStarter) -> None:
+        started.append(1)
+        real(self)
+
+    monkeypatch.setattr(WorkerStarter, "prestart", counting)
+    repo = tmp_path / "r"
+    make_repo(repo, {}, {"m.pkl": fx.malicious_pickle(), "requirements.txt": b"numpy==2.2.6\n"})
+    sarif = str(tmp_path / "s.sarif")
+    assert cli.main(["scan", str(repo), "--stages", "deps", "--advisory-db", str(tmp_path / "empty"), "-q", "--sarif", sarif]) in (0, 2)
+    assert started == []
+    assert cli.main(["scan", str(repo), "--stages", "models", "--no-cache", "-q", "--sarif", sarif]) == 1
+    assert started == [1]

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from mlsecops import cli
+from mlsecops import cli, pipeline
 from mlsecops import fixtures as fx
 from mlsecops.stages.models import stage as models_stage
 from mlsecops.stages.models.scanfile import FileResult, Task, scan_file
+from mlsecops.stages.models.spawn import WorkerStarter
 from tests.adversarial.harness import policy_file
 
 BENIGN_WITH_IMPORT = fx.pickle2(fx.call(fx.glob2("collections", "OrderedDict")))
@@ -26,8 +27,8 @@ BENIGN_WITH_IMPORT = fx.pickle2(fx.call(fx.glob2("collections", "OrderedDict")))
 class InProcessPool:
     """WorkerPool's interface, scanning in this process (so monkeypatches apply)."""
 
-    def __init__(self, size: int, workdir: Path, memory_mb: int, file_mb: int) -> None:
-        self.workdir = workdir
+    def __init__(self, size: int, starter: WorkerStarter) -> None:
+        self.workdir = starter.workdir
 
     def run(self, tasks: list[Task], timeout: float) -> Iterator[FileResult]:
         for n, task in enumerate(tasks):
@@ -117,7 +118,7 @@ def test_an_unexpected_crash_exits_2_not_1(tmp_path: Path, in_process: None, mon
     def explode(*args: object, **kwargs: object) -> None:
         raise ValueError("unexpected")
 
-    monkeypatch.setattr(cli, "scan", explode)
+    monkeypatch.setattr(pipeline, "scan", explode)  # the CLI imports it when the scan starts
     root = tmp_path / "ws"
     root.mkdir()
     assert cli.main(["scan", str(root), "--stages", "models", "--no-cache", "--sarif", str(tmp_path / "s")]) == 2

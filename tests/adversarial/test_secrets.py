@@ -73,17 +73,18 @@ def test_the_gate_is_not_dumpable_while_workers_run(tmp_path: Path) -> None:
     from mlsecops.stages.models.pool import WorkerPool
     from mlsecops.stages.models.policy import ModelLimits
     from mlsecops.stages.models.scanfile import Task
+    from mlsecops.stages.models.spawn import WorkerStarter
 
     PR_GET_DUMPABLE = 3  # noqa: N806
     before = _prctl(PR_GET_DUMPABLE)
     path = tmp_path / "m.pkl"
     path.write_bytes(A.EVIL)
-    pool = WorkerPool(1, tmp_path / "w", 512, 64)
     task = Task(source=str(path), path="m.pkl", size=path.stat().st_size, limits=ModelLimits(), tmpdir=".")
     seen = []
-    for result in pool.run([task], 60):
-        seen.append(_prctl(PR_GET_DUMPABLE))
-        assert result.findings
+    with WorkerStarter(tmp_path / "w") as starter:
+        for result in WorkerPool(1, starter).run([task], 60):
+            seen.append(_prctl(PR_GET_DUMPABLE))
+            assert result.findings
     assert seen == [0]
     assert _prctl(PR_GET_DUMPABLE) == before
 

@@ -15,6 +15,7 @@ from mlsecops.stages.models import stage
 from mlsecops.stages.models.policy import ModelLimits
 from mlsecops.stages.models.pool import WorkerPool
 from mlsecops.stages.models.scanfile import Task
+from mlsecops.stages.models.spawn import WorkerStarter
 from tests.conftest import git, make_repo
 
 
@@ -85,8 +86,9 @@ def task(tmp_path: Path, data: bytes) -> Task:
 
 
 def test_a_worker_over_its_deadline_is_killed_and_reported(tmp_path: Path) -> None:
-    pool = WorkerPool(1, tmp_path / "w", memory_mb=2048, file_mb=64)
-    results = list(pool.run([task(tmp_path, fx.malicious_pickle())], timeout=0.05))
+    with WorkerStarter(tmp_path / "w") as starter:
+        pool = WorkerPool(1, starter)
+        results = list(pool.run([task(tmp_path, fx.malicious_pickle())], timeout=0.05))
     assert len(results) == 1 and "longer than" in results[0].errors[0]
     assert not pool.workers
 
@@ -95,7 +97,8 @@ def test_a_worker_that_dies_is_reported_and_replaced(tmp_path: Path) -> None:
     import signal
     import threading
 
-    pool = WorkerPool(1, tmp_path / "w", memory_mb=2048, file_mb=64)
+    starter = WorkerStarter(tmp_path / "w")
+    pool = WorkerPool(1, starter)
 
     def kill_first_worker() -> None:
         for _ in range(100):
@@ -105,14 +108,15 @@ def test_a_worker_that_dies_is_reported_and_replaced(tmp_path: Path) -> None:
             threading.Event().wait(0.01)
 
     threading.Timer(0.1, kill_first_worker).start()
-    results = list(pool.run([task(tmp_path, fx.malicious_pickle())] * 2, timeout=60))
+    with starter:
+        results = list(pool.run([task(tmp_path, fx.malicious_pickle())] * 2, timeout=60))
     assert len(results) == 2
     assert "worker died (signal 9)" in results[0].errors[0]
     assert not results[1].errors and results[1].findings  # a fresh worker took the next file
 
 
 def test_workers_get_no_tokens(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from mlsecops.stages.models.pool import worker_env
+    from mlsecops.stages.models.spawn import worker_env
 
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
     monkeypatch.setenv("INPUT_GITHUB-TOKEN", "ghs_secret")
@@ -123,6 +127,6 @@ def test_workers_get_no_tokens(tmp_path: Path, monkeypatch) -> None:  # type: ig
 def test_file_vanishing_mid_scan_is_an_error_not_a_crash(tmp_path: Path) -> None:
     t = task(tmp_path, fx.malicious_pickle())
     os.unlink(t.source)
-    pool = WorkerPool(1, tmp_path / "w", memory_mb=2048, file_mb=64)
-    [res] = list(pool.run([t], timeout=60))
+    with WorkerStarter(tmp_path / "w") as starter:
+        [res] = list(WorkerPool(1, starter).run([t], timeout=60))
     assert res.errors == ["the file vanished during the scan"]

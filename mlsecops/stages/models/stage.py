@@ -7,6 +7,7 @@ everything that parses file content runs in a worker.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from mlsecops.stages.models.allowlist import dangerous, load_lists
 from mlsecops.stages.models.cache import ResultCache
 from mlsecops.stages.models.pool import WorkerPool
 from mlsecops.stages.models.scanfile import FileResult, Task
+from mlsecops.stages.models.spawn import WorkerStarter
 
 
 def _lfs(art: Artifact, severity: str) -> Finding | None:
@@ -123,17 +125,19 @@ def run(changeset: Changeset, context: Context) -> StageResult:
 
 def _scan(tasks: list[Task], context: Context, cache: ResultCache, blobs: dict[str, str | None]) -> list[FileResult]:
     limits = context.policy.models.limits
-    workdir = Path(context.workdir) / "models"
     jobs = context.jobs or os.cpu_count() or 1
-    pool = WorkerPool(min(jobs, len(tasks)), workdir, limits.memory_mb, limits.max_expanded_mb + 64)
     out: list[FileResult] = []
     last = time.monotonic()
     for task in tasks:
         task.tmpdir = "."
-    for r in pool.run(tasks, limits.timeout_seconds):
-        out.append(r)
-        cache.put(blobs.get(r.path), r)
-        if time.monotonic() - last > 2:
-            context.progress(f"models: {len(out)}/{len(tasks)} files scanned")
-            last = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        # The CLI starts a worker early (it warms up while the gate imports); otherwise start them here.
+        starter = context.workers or stack.enter_context(WorkerStarter(Path(context.workdir) / "models"))
+        pool = WorkerPool(min(jobs, len(tasks)), starter)
+        for r in pool.run(tasks, limits.timeout_seconds):
+            out.append(r)
+            cache.put(blobs.get(r.path), r)
+            if time.monotonic() - last > 2:
+                context.progress(f"models: {len(out)}/{len(tasks)} files scanned")
+                last = time.monotonic()
     return out

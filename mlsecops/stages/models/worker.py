@@ -1,7 +1,9 @@
 """The sandboxed worker process: read Task lines (JSON) on stdin, answer FileResult lines.
 
-Started by pool.py with resource limits, a scrubbed environment and its own temp
-folder. Results go back on a private copy of the original stdout; the real
+Started by spawn.py with a scrubbed environment and its own temp folder, often
+before the gate knows there is anything to scan: it imports what scanning needs
+while it waits, and applies each task's memory and file-size limits before it
+opens the file. Results go back on a private copy of the original stdout; the real
 stdout and stderr are pointed at /dev/null so nothing an engine prints can
 corrupt the protocol. Only JSON crosses the boundary: a compromised worker
 cannot make the parent unpickle anything.
@@ -9,10 +11,24 @@ cannot make the parent unpickle anything.
 
 from __future__ import annotations
 
+import importlib
 import os
 import resource
 import sys
 import traceback
+
+# Imported while the worker waits for its first task (the parent imports in parallel).
+WARM_MODULES = (
+    "mlsecops.stages.models.dispatch",
+    "mlsecops.stages.models.engines.fickling_engine",
+    "mlsecops.stages.models.engines.modelscan_engine",
+    "fickling.fickle",
+    "fickling.analysis",
+    "fickling.loader",
+    "modelscan.modelscan",
+    "modelscan.settings",
+    "modelscan.reports",
+)
 
 
 def main() -> int:
@@ -23,6 +39,7 @@ def main() -> int:
         os.dup2(devnull, 2)
     from mlsecops.stages.models.scanfile import FileResult, Task, from_line, scan_file, to_line
 
+    warm()
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
@@ -32,6 +49,11 @@ def main() -> int:
             proto.write(to_line(FileResult(path="?", errors=[f"bad task: {exc}"])))
             continue
         _cpu_backstop(task.limits.timeout_seconds)
+        try:
+            apply_limits(task.limits.memory_mb, task.limits.max_expanded_mb + 64)
+        except (ValueError, OSError) as exc:
+            proto.write(to_line(FileResult(path=task.path, errors=[f"cannot set the worker's resource limits: {exc}"])))
+            continue
         try:
             result = scan_file(task)
         except MemoryError:
@@ -44,6 +66,30 @@ def main() -> int:
             result = FileResult(path=task.path, errors=[f"internal error {type(exc).__name__} at {where}: {str(exc)[:200]}"])
         proto.write(to_line(result))
     return 0
+
+
+def warm() -> None:
+    """Import the analyzers and engines, and build the allowlist, ahead of the first task.
+    An engine that fails to import is left for the scan to report."""
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S112 - the scan that needs it reports the failure
+            continue
+    from mlsecops.stages.models.allowlist import load_lists
+
+    load_lists()
+
+
+def apply_limits(memory_mb: int, file_mb: int) -> None:
+    """Cap the address space and the size of any file written, soft and hard: once
+    lowered, a subverted worker cannot raise them again."""
+    for which, mb in ((resource.RLIMIT_AS, memory_mb), (resource.RLIMIT_FSIZE, file_mb)):
+        value = mb * 1024 * 1024
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
 
 
 def _cpu_backstop(timeout: float) -> None:
