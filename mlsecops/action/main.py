@@ -27,10 +27,12 @@ from mlsecops.changes.artifact import ChangesetError
 from mlsecops.changes.filelist import ChangedFile
 from mlsecops.cli import EXIT_ERROR, clear_stale_outputs, default_cache_dir, progress_printer, write_reports
 from mlsecops.context import Context, Outputs
+from mlsecops.findings import Stage
 from mlsecops.pipeline import scan
 from mlsecops.policy import PolicyError
 from mlsecops.policy import source as policy_source
 from mlsecops.reporters import console, escape, github, markdown
+from mlsecops.stages.models.spawn import WorkerStarter
 from mlsecops.verdict import Verdict
 
 TOKEN_INPUT = inputs.env_name("github-token")
@@ -128,6 +130,13 @@ def _run(step: Step) -> int:
         args = inputs.read(step.env)
     except InputError as exc:
         return _config_error(step, str(exc))
+    with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp, WorkerStarter(Path(tmp) / "models") as workers:
+        if Stage.models in args.stages:
+            workers.prestart()  # it imports the engines while git fetches the history
+        return _scan(step, args, Path(tmp), workers)
+
+
+def _scan(step: Step, args: ActionInputs, tmp: Path, workers: WorkerStarter) -> int:
     workspace = step.rt.workspace.absolute()
     root = _under(workspace, args.path)
     gitenv.add_safe_directories(step.env, gitenv.trusted_dirs(root, workspace))
@@ -148,25 +157,24 @@ def _run(step: Step) -> int:
     # The SARIF path is in the PR's own workspace: a file committed there must not survive a run
     # that stops early and then be uploaded as if it were this run's result.
     clear_stale_outputs([str(sarif_path), str(_under(workspace, args.comment_file)) if args.comment_file else None])
-    with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp:
-        context = Context(
-            root=root, base=base, head=head, changed_files=files,
-            policy=resolved.policy, policy_source=resolved.source, policy_findings=resolved.findings,
-            stages=args.stages, fuzz_budget=args.fuzz_budget,
-            advisory_db=_under(workspace, args.advisory_db) if args.advisory_db else None,
-            outputs=Outputs(sarif=sarif_path), workdir=Path(tmp), cache_dir=default_cache_dir(),
-            report_url=step.rt.run_url, progress=progress_printer(False),
-        )
-        stop_token = commands.stop(step.log) if step.rt.actions else None
-        try:
-            verdict, _ = scan(context)
-            console.write(verdict, step.log)
-            problems = write_reports(verdict, context, args.policy)
-        except ChangesetError as exc:
-            verdict, problems = None, [str(exc)]
-        finally:
-            if stop_token:
-                commands.resume(step.log, stop_token)
+    context = Context(
+        root=root, base=base, head=head, changed_files=files,
+        policy=resolved.policy, policy_source=resolved.source, policy_findings=resolved.findings,
+        stages=args.stages, fuzz_budget=args.fuzz_budget,
+        advisory_db=_under(workspace, args.advisory_db) if args.advisory_db else None,
+        outputs=Outputs(sarif=sarif_path), workdir=tmp, cache_dir=default_cache_dir(),
+        report_url=step.rt.run_url, progress=progress_printer(False), workers=workers,
+    )
+    stop_token = commands.stop(step.log) if step.rt.actions else None
+    try:
+        verdict, _ = scan(context)
+        console.write(verdict, step.log)
+        problems = write_reports(verdict, context, args.policy)
+    except ChangesetError as exc:
+        verdict, problems = None, [str(exc)]
+    finally:
+        if stop_token:
+            commands.resume(step.log, stop_token)
     if verdict is None:
         return _config_error(step, problems[0])
     _scrub_file(step, sarif_path)
