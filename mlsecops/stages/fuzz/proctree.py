@@ -15,10 +15,10 @@ import os
 import signal
 import time
 
+from mlsecops.processes import prctl
+
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
-PR_SET_DUMPABLE = 4
-PR_GET_DUMPABLE = 3
 
 
 def _parents() -> dict[int, int]:
@@ -121,16 +121,8 @@ def reap_children(timeout: float = 1.0) -> None:
             time.sleep(0.005)
 
 
-def _prctl(option: int, arg: int) -> int:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return -1
-    return int(libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0))
-
-
 def set_subreaper(on: bool) -> bool:
-    return _prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0) == 0
+    return prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0) == 0
 
 
 def is_subreaper() -> bool:
@@ -141,12 +133,3 @@ def is_subreaper() -> bool:
     except OSError:
         return False
     return bool(value.value)
-
-
-def set_dumpable(on: bool) -> bool:
-    """Non-dumpable: another process of the same user cannot read our /proc environ or ptrace us."""
-    return _prctl(PR_SET_DUMPABLE, 1 if on else 0) == 0
-
-
-def is_dumpable() -> bool:
-    return _prctl(PR_GET_DUMPABLE, 0) == 1

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 import mlsecops
+from mlsecops import processes
 from mlsecops.stages.fuzz import proctree
 from mlsecops.stages.fuzz.spec import JailSpec, JailStatus, Limits
 
@@ -140,18 +141,8 @@ class Jail:
         return self.wait()
 
     def kill(self) -> None:
-        proctree.kill_tree(self.proc.pid, include_root=True)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+        proctree.kill_tree(self.proc.pid, include_root=True)  # descendants that left the group with setsid
+        processes.kill_group(self.proc)
 
     def status(self) -> JailStatus:
         try:
@@ -184,10 +175,10 @@ class StageGuard:
 
     def __enter__(self) -> StageGuard:
         self.was_subreaper = proctree.is_subreaper()
-        self.was_dumpable = proctree.is_dumpable()
+        self.was_dumpable = processes.is_dumpable()
         self.before = set(proctree.children(os.getpid()))
         proctree.set_subreaper(True)
-        proctree.set_dumpable(False)
+        processes.set_dumpable(False)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -199,4 +190,4 @@ class StageGuard:
                 except ChildProcessError:
                     pass
         proctree.set_subreaper(self.was_subreaper)
-        proctree.set_dumpable(self.was_dumpable)
+        processes.set_dumpable(self.was_dumpable)

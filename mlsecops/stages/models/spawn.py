@@ -20,9 +20,9 @@ from pathlib import Path
 from types import TracebackType
 
 import mlsecops
+from mlsecops import processes
 
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
-_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE, _PR_GET_DUMPABLE = 1, 4, 3
 
 
 def worker_env(home: Path) -> dict[str, str]:
@@ -41,20 +41,10 @@ def worker_env(home: Path) -> dict[str, str]:
     return env
 
 
-def prctl(option: int, arg: int) -> int:
-    """Linux prctl(2); -1 where it is not available."""
-    try:
-        import ctypes
-
-        return int(ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0))
-    except (OSError, AttributeError):
-        return -1
-
-
 def _sandbox() -> None:
     """Runs in the child before exec."""
     os.setsid()
-    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a gate killed with SIGKILL leaves no worker behind
+    processes.prctl(processes.PR_SET_PDEATHSIG, signal.SIGKILL)  # a gate killed with SIGKILL leaves no worker behind
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
@@ -77,7 +67,7 @@ class WorkerStarter:
         self.workdir = workdir
         self.started = 0
         self.ready: list[WorkerProcess] = []
-        self.was_dumpable: int | None = None
+        self.was_dumpable: bool | None = None
 
     def __enter__(self) -> WorkerStarter:
         return self
@@ -87,8 +77,8 @@ class WorkerStarter:
 
     def start(self) -> WorkerProcess:
         if self.was_dumpable is None:
-            self.was_dumpable = prctl(_PR_GET_DUMPABLE, 0)
-            prctl(_PR_SET_DUMPABLE, 0)
+            self.was_dumpable = processes.is_dumpable()
+            processes.set_dumpable(False)
         self.started += 1
         home = self.workdir / f"worker-{self.started}"
         home.mkdir(parents=True, exist_ok=True)
@@ -121,21 +111,10 @@ class WorkerStarter:
         for w in self.ready:
             kill(w)
         self.ready.clear()
-        if self.was_dumpable == 1:
-            prctl(_PR_SET_DUMPABLE, 1)
+        if self.was_dumpable:
+            processes.set_dumpable(True)
         self.was_dumpable = None
 
 
 def kill(w: WorkerProcess) -> None:
-    """Kill the worker's whole process group and reap it."""
-    try:
-        os.killpg(w.proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    w.proc.wait()
-    for stream in (w.proc.stdin, w.proc.stdout):
-        if stream:
-            try:
-                stream.close()
-            except OSError:
-                pass
+    processes.kill_group(w.proc)
