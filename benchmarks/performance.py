@@ -8,7 +8,10 @@ wall time and peak RSS (the largest single process; mlsecops's workers are
 separate processes and counted on their own). Times "above start-up" subtract
 each tool's own time on a tiny pickle that imports one global (so each tool's
 full machinery is loaded: for mlsecops the sandboxed worker and all three engines). Each measurement is the best of
-`--repeat` runs. Targets (issue 6) are checked and printed as met / not met.
+`--repeat` runs (5), or of 2 for a command whose first run takes over SLOW seconds:
+start-up differences of a tenth of a second are noise on a busy 2-core machine,
+so the fast runs are repeated more. Targets (issue 6) are checked and printed as
+met / not met.
 
 The container's cold start is measured when a docker daemon runs and the image
 `--image` (default mlsecops:e2e, built by .ci/docker-e2e.sh) exists; otherwise the
@@ -39,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 from mlsecops import fixtures  # noqa: E402
 
 GIB = 1 << 30
-RESOLUTION = 0.05  # seconds: below this, "time above start-up" is within the noise of two runs
+RESOLUTION = 0.05  # seconds: below this, "time above start-up" is within the noise of repeated runs
+SLOW = 5.0  # seconds: a command this slow is run twice, not --repeat times
 
 
 @dataclass
@@ -50,11 +54,14 @@ class Run:
 
 
 def measure(cmd: list[str], repeat: int, cwd: Path | None = None) -> Run:
-    """Best of `repeat` runs, each in a scratch folder (fickling's CLI writes safety_results.json there)."""
+    """Best of `repeat` runs (2 when the first is slow), each in a scratch folder
+    (fickling's CLI writes safety_results.json there)."""
     best: Run | None = None
     scratch = Path(tempfile.mkdtemp(prefix="mlsecops-bench-"))
     cwd = cwd or scratch
-    for _ in range(repeat):
+    for n in range(repeat):
+        if n >= 2 and best is not None and best.wall > SLOW:
+            break
         with tempfile.NamedTemporaryFile(mode="r", suffix=".time") as tf:
             start = time.monotonic()
             proc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *cmd], cwd=cwd, capture_output=True, text=True)
@@ -173,7 +180,7 @@ def container(image: str, demo: Path, advisories: Path) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="64 MiB inputs, 200 files, 1 repeat")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--work", type=Path, default=HERE / "work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "performance.md")
     ap.add_argument("--image", default="mlsecops:e2e", help="container image whose cold start is measured, if present")
@@ -196,8 +203,8 @@ def main() -> int:
     many = build_many(args.work, n_files)
     cache = Path(tempfile.mkdtemp())
     scan = [str(BIN / "mlsecops"), "scan", str(many), "--stages", "models", "-q", "--sarif", os.devnull]
-    one_job = measure([*scan, "--no-cache", "--jobs", "1"], 1)
-    all_jobs = measure([*scan, "--no-cache"], 1)
+    one_job = measure([*scan, "--no-cache", "--jobs", "1"], repeat)
+    all_jobs = measure([*scan, "--no-cache"], repeat)
     cold = measure([*scan, "--cache-dir", str(cache)], 1)
     warm = measure([*scan, "--cache-dir", str(cache)], repeat)
     shutil.rmtree(cache, ignore_errors=True)
@@ -217,6 +224,10 @@ def main() -> int:
     def above_t(run: Run, tool: str) -> float:
         return above(run, startup[tool])
 
+    def ratio(runs: dict[str, Run], tool: str) -> str:
+        floored = runs["mlsecops"].wall - startup["mlsecops"].wall < RESOLUTION
+        return f"{'≥ ' if floored else ''}{above_t(runs[tool], tool) / above_t(runs['mlsecops'], 'mlsecops'):.1f}x"
+
     checks = [
         (f"{torch_label}: time above start-up at or below picklescan's and modelscan's "
          f"({above_t(t['mlsecops'], 'mlsecops'):.2f} s vs {above_t(t['picklescan'], 'picklescan'):.2f} s and "
@@ -224,8 +235,7 @@ def main() -> int:
          above_t(t["mlsecops"], "mlsecops") <= min(above_t(t["picklescan"], "picklescan"), above_t(t["modelscan"], "modelscan"))),
         (f"{torch_label}: mlsecops peak RSS under 100 MB ({t['mlsecops'].rss_mb:.0f} MB)", t["mlsecops"].rss_mb < 100),
         (f"{raw_label}: at least 5x faster than modelscan and picklescan above start-up "
-         f"(≥ {above_t(r['modelscan'], 'modelscan') / above_t(r['mlsecops'], 'mlsecops'):.1f}x, "
-         f"≥ {above_t(r['picklescan'], 'picklescan') / above_t(r['mlsecops'], 'mlsecops'):.1f}x)",
+         f"({ratio(r, 'modelscan')}, {ratio(r, 'picklescan')})",
          min(above_t(r["modelscan"], "modelscan"), above_t(r["picklescan"], "picklescan")) >= 5 * above_t(r["mlsecops"], "mlsecops")),
         (f"{raw_label}: mlsecops peak RSS under 100 MB ({r['mlsecops'].rss_mb:.0f} MB)", r["mlsecops"].rss_mb < 100),
         (f"{dict_label}: under 3 s ({d['mlsecops'].wall:.2f} s) and no finding (exit {d['mlsecops'].code})",
@@ -238,7 +248,7 @@ def main() -> int:
         "## Performance: cost follows the pickle, not the file",
         "",
         f"Command: `python benchmarks/performance.py{' --quick' if args.quick else ''}` · {datetime.date.today().isoformat()} · "
-        f"best of {repeat} · `/usr/bin/time -v` wall time and peak RSS of the largest process",
+        f"best of {repeat} (of 2 for runs over {SLOW:.0f} s) · `/usr/bin/time -v` wall time and peak RSS of the largest process",
         "",
         "Each cell: wall time (time above the tool's own start-up) / peak RSS. Ratios compare time above start-up "
         "with mlsecops's (higher means mlsecops is faster).",
@@ -262,9 +272,10 @@ def main() -> int:
         "",
         f"Total wall time on the {torch_label}: mlsecops {t['mlsecops'].wall:.2f} s, picklescan {t['picklescan'].wall:.2f} s, "
         f"modelscan {t['modelscan'].wall:.2f} s. Every tool reads only data.pkl there, so these are start-up times; the target "
-        "is checked above each tool's own start-up, as for the raw pickle. mlsecops runs modelscan on the file too, and "
-        f"`python -c 'import modelscan.modelscan'` alone takes {modelscan_import.wall:.2f} s, so no gate that runs modelscan "
-        f"can finish below that; mlsecops's start-up ({startup['mlsecops'].wall:.2f} s on the tiny pickle) is that import "
+        "is checked above each tool's own start-up, as for the raw pickle. mlsecops runs modelscan on the file too, so "
+        "its total cannot fall below the cost of importing modelscan: `python -c 'import modelscan.modelscan'` takes "
+        f"{modelscan_import.wall:.2f} s (modelscan's whole run: {t['modelscan'].wall:.2f} s; picklescan's: "
+        f"{t['picklescan'].wall:.2f} s). mlsecops's start-up ({startup['mlsecops'].wall:.2f} s on the tiny pickle) is that import "
         "and fickling's and numpy's in a sandboxed worker, overlapped with the CLI's own imports on the second core.",
     ]
     text = "\n".join(lines) + "\n"
