@@ -8,9 +8,9 @@ wall time and peak RSS (the largest single process; mlsecops's workers are
 separate processes and counted on their own). Times "above start-up" subtract
 each tool's own time on a tiny pickle that imports one global (so each tool's
 full machinery is loaded: for mlsecops the sandboxed worker and all three engines). Each measurement is the best of
-`--repeat` runs (5), or of 2 for a command whose first run takes over SLOW seconds:
-start-up differences of a tenth of a second are noise on a busy 2-core machine,
-so the fast runs are repeated more. Targets (issue 6) are checked and printed as
+`--repeat` runs (5), or of 2 for a command whose first run takes over SLOW seconds,
+and the runs of all tools on all inputs are interleaved round by round: start-up
+differences of a tenth of a second are noise on a busy 2-core machine. Targets (issue 6) are checked and printed as
 met / not met.
 
 The container's cold start is measured when a docker daemon runs and the image
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from mlsecops import fixtures  # noqa: E402
 
 GIB = 1 << 30
-RESOLUTION = 0.05  # seconds: below this, "time above start-up" is within the noise of repeated runs
+MIN_RESOLUTION = 0.05  # seconds; the run's resolution is the larger of this and the control's spread
 SLOW = 5.0  # seconds: a command this slow is run twice, not --repeat times
 
 
@@ -53,27 +53,35 @@ class Run:
     code: int
 
 
-def measure(cmd: list[str], repeat: int, cwd: Path | None = None) -> Run:
-    """Best of `repeat` runs (2 when the first is slow), each in a scratch folder
-    (fickling's CLI writes safety_results.json there)."""
-    best: Run | None = None
+def run_once(cmd: list[str], cwd: Path) -> Run:
+    with tempfile.NamedTemporaryFile(mode="r", suffix=".time") as tf:
+        start = time.monotonic()
+        proc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *cmd], cwd=cwd, capture_output=True, text=True)
+        wall = time.monotonic() - start
+        text = Path(tf.name).read_text()
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    return Run(wall=wall, rss_mb=int(m.group(1)) / 1024 if m else float("nan"), code=proc.returncode)
+
+
+def measure_all(cmds: dict[str, list[str]], repeat: int) -> dict[str, Run]:
+    """Best of `repeat` runs of each command (2 for a slow one), interleaved round by
+    round so that a change in the machine's load hits every command alike. Each runs
+    in a scratch folder (fickling's CLI writes safety_results.json there)."""
+    best: dict[str, Run] = {}
     scratch = Path(tempfile.mkdtemp(prefix="mlsecops-bench-"))
-    cwd = cwd or scratch
     for n in range(repeat):
-        if n >= 2 and best is not None and best.wall > SLOW:
-            break
-        with tempfile.NamedTemporaryFile(mode="r", suffix=".time") as tf:
-            start = time.monotonic()
-            proc = subprocess.run(["/usr/bin/time", "-v", "-o", tf.name, *cmd], cwd=cwd, capture_output=True, text=True)
-            wall = time.monotonic() - start
-            text = Path(tf.name).read_text()
-        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-        run = Run(wall=wall, rss_mb=int(m.group(1)) / 1024 if m else float("nan"), code=proc.returncode)
-        if best is None or run.wall < best.wall:
-            best = run
+        for key, cmd in cmds.items():
+            if n >= 2 and best[key].wall > SLOW:
+                continue
+            run = run_once(cmd, scratch)
+            if key not in best or run.wall < best[key].wall:
+                best[key] = run
     shutil.rmtree(scratch, ignore_errors=True)
-    assert best is not None
     return best
+
+
+def measure(cmd: list[str], repeat: int) -> Run:
+    return measure_all({"cmd": cmd}, repeat)["cmd"]
 
 
 def tools(target: Path, kind: str) -> dict[str, list[str]]:
@@ -135,24 +143,24 @@ def build_many(work: Path, n: int) -> Path:
     return repo
 
 
-def above(run: Run, start: Run) -> float:
+def above(run: Run, start: Run, resolution: float) -> float:
     """Time above the tool's own start-up, never below the measurement's resolution."""
-    return max(run.wall - start.wall, RESOLUTION)
+    return max(run.wall - start.wall, resolution)
 
 
-def row(name: str, runs: dict[str, Run], startup: dict[str, Run]) -> str:
+def row(name: str, runs: dict[str, Run], startup: dict[str, Run], resolution: float) -> str:
     cells = []
     for tool, r in runs.items():
         raw = r.wall - startup[tool].wall
-        shown = f"{raw:.2f} s" if raw >= RESOLUTION else f"< {RESOLUTION:.2f} s"
+        shown = f"{raw:.2f} s" if raw >= resolution else f"< {resolution:.2f} s"
         cells.append(f"{r.wall:.2f} s ({shown}) / {r.rss_mb:.0f} MB")
-    ours = above(runs["mlsecops"], startup["mlsecops"])
+    ours = above(runs["mlsecops"], startup["mlsecops"], resolution)
     ratios = []
     for tool, r in runs.items():
         if tool == "mlsecops":
             continue
-        ratio = above(r, startup[tool]) / ours
-        floor = "≥ " if runs["mlsecops"].wall - startup["mlsecops"].wall < RESOLUTION and ratio > 1 else ""
+        ratio = above(r, startup[tool], resolution) / ours
+        floor = "≥ " if runs["mlsecops"].wall - startup["mlsecops"].wall < resolution and ratio > 1 else ""
         ratios.append(f"{tool} {floor}{ratio:.1f}x")
     return f"| {name} | " + " | ".join(cells) + " | " + ", ".join(ratios) + " |"
 
@@ -189,22 +197,33 @@ def main() -> int:
     n_files = 200 if args.quick else 1000
     repeat = 1 if args.quick else args.repeat
     inputs = build_inputs(args.work, size)
-    startup = {t: measure(cmd, repeat) for t, cmd in tools(inputs["tiny"], "pickle").items()}
+    cases = {"startup": ("tiny", "pickle", "start-up (tiny pickle)"),
+             "control": ("tiny", "pickle", "control: the tiny pickle again"),
+             "torch": ("torch", "torch", f"PyTorch zip checkpoint, {size >> 20} MiB"),
+             "raw": ("raw", "pickle", f"raw pickle of one {size >> 20} MiB array"),
+             "dict": ("dict", "pickle", "27 MB pickle, dict of 1.5M keys")}
+    cmds = {(case, t): cmd for case, (name, kind, _) in cases.items() for t, cmd in tools(inputs[name], kind).items()}
     # What running modelscan costs before it reads a byte: mlsecops runs it too, so its total
     # time on any file that has a pickle cannot drop below this.
-    modelscan_import = measure([sys.executable, "-c", "import modelscan.modelscan"], repeat)
-    table = {}
-    for name, kind, label in (("torch", "torch", f"PyTorch zip checkpoint, {size >> 20} MiB"),
-                              ("raw", "pickle", f"raw pickle of one {size >> 20} MiB array"),
-                              ("dict", "pickle", "27 MB pickle, dict of 1.5M keys")):
-        table[label] = {t: measure(cmd, repeat) for t, cmd in tools(inputs[name], kind).items()}
-        print(label, {t: (round(r.wall, 2), round(r.rss_mb)) for t, r in table[label].items()}, flush=True)
+    cmds[("modelscan-import", "python")] = [sys.executable, "-c", "import modelscan.modelscan"]
+    runs = measure_all(cmds, repeat)  # type: ignore[arg-type]
+    startup = {t: r for (case, t), r in runs.items() if case == "startup"}
+    modelscan_import = runs[("modelscan-import", "python")]
+    table = {label: {t: r for (c, t), r in runs.items() if c == case} for case, (_, _, label) in cases.items() if case != "startup"}
+    control = table.pop(cases["control"][2])
+    # The same command measured twice: any "time above start-up" it shows is noise.
+    resolution = max(MIN_RESOLUTION, max(abs(control[t].wall - startup[t].wall) for t in startup))
+    resolution = round(resolution + 0.005, 2)
+    first = startup
+    startup = {t: min(first[t], control[t], key=lambda r: r.wall) for t in first}  # the better estimate of each
+    for label, by_tool in table.items():
+        print(label, {t: (round(r.wall, 2), round(r.rss_mb)) for t, r in by_tool.items()}, flush=True)
 
     many = build_many(args.work, n_files)
     cache = Path(tempfile.mkdtemp())
     scan = [str(BIN / "mlsecops"), "scan", str(many), "--stages", "models", "-q", "--sarif", os.devnull]
-    one_job = measure([*scan, "--no-cache", "--jobs", "1"], repeat)
-    all_jobs = measure([*scan, "--no-cache"], repeat)
+    by_jobs = measure_all({"one": [*scan, "--no-cache", "--jobs", "1"], "all": [*scan, "--no-cache"]}, repeat)
+    one_job, all_jobs = by_jobs["one"], by_jobs["all"]
     cold = measure([*scan, "--cache-dir", str(cache)], 1)
     warm = measure([*scan, "--cache-dir", str(cache)], repeat)
     shutil.rmtree(cache, ignore_errors=True)
@@ -218,20 +237,20 @@ def main() -> int:
                 "--no-cache", "-q", "--sarif", os.devnull] + (["--advisory-db", str(advisories)] if advisories.exists() else [])
     gate = measure(gate_cmd, repeat)
 
-    torch_label, raw_label, dict_label = list(table)
+    torch_label, raw_label, dict_label = list(table)[:3]
     t, r, d = table[torch_label], table[raw_label], table[dict_label]
 
     def above_t(run: Run, tool: str) -> float:
-        return above(run, startup[tool])
+        return above(run, startup[tool], resolution)
 
     def ratio(runs: dict[str, Run], tool: str) -> str:
-        floored = runs["mlsecops"].wall - startup["mlsecops"].wall < RESOLUTION
+        floored = runs["mlsecops"].wall - startup["mlsecops"].wall < resolution
         return f"{'≥ ' if floored else ''}{above_t(runs[tool], tool) / above_t(runs['mlsecops'], 'mlsecops'):.1f}x"
 
     checks = [
         (f"{torch_label}: time above start-up at or below picklescan's and modelscan's "
          f"({above_t(t['mlsecops'], 'mlsecops'):.2f} s vs {above_t(t['picklescan'], 'picklescan'):.2f} s and "
-         f"{above_t(t['modelscan'], 'modelscan'):.2f} s; resolution {RESOLUTION} s)",
+         f"{above_t(t['modelscan'], 'modelscan'):.2f} s; resolution {resolution:.2f} s)",
          above_t(t["mlsecops"], "mlsecops") <= min(above_t(t["picklescan"], "picklescan"), above_t(t["modelscan"], "modelscan"))),
         (f"{torch_label}: mlsecops peak RSS under 100 MB ({t['mlsecops'].rss_mb:.0f} MB)", t["mlsecops"].rss_mb < 100),
         (f"{raw_label}: at least 5x faster than modelscan and picklescan above start-up "
@@ -255,8 +274,13 @@ def main() -> int:
         "",
         "| Input | " + " | ".join(startup) + " | peer time / mlsecops time |",
         "|---|" + "---|" * (len(startup) + 1),
-        "| start-up (tiny pickle) | " + " | ".join(f"{s.wall:.2f} s / {s.rss_mb:.0f} MB" for s in startup.values()) + " | |",
-        *[row(label, runs, startup) for label, runs in table.items()],
+        "| start-up (tiny pickle) | " + " | ".join(f"{s.wall:.2f} s / {s.rss_mb:.0f} MB" for s in first.values()) + " | |",
+        "| control: the tiny pickle again | " + " | ".join(f"{c.wall:.2f} s / {c.rss_mb:.0f} MB" for c in control.values()) + " | |",
+        *[row(label, runs, startup, resolution) for label, runs in table.items()],
+        "",
+        f"Resolution of this run: {resolution:.2f} s, the larger of {MIN_RESOLUTION:.2f} s and the widest gap between the "
+        "two measurements of the tiny pickle (start-up and control, the same command); start-up is the faster of the two. "
+        "A time above start-up below the resolution is shown as `< resolution` and counted as the resolution.",
         "",
         f"Many files ({n_files} small models in a git repo, {os.cpu_count()} cores): mlsecops one worker {one_job.wall:.1f} s, "
         f"one worker per core {all_jobs.wall:.1f} s, cache cold {cold.wall:.1f} s, re-run from the blob-id cache {warm.wall:.1f} s; "
