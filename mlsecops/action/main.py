@@ -130,6 +130,11 @@ def _run(step: Step) -> int:
         args = inputs.read(step.env)
     except InputError as exc:
         return _config_error(step, str(exc))
+    workspace = step.rt.workspace.absolute()
+    # The SARIF path is in the PR's own workspace: a file committed there must not survive a run
+    # that stops early and then be uploaded as if it were this run's result.
+    clear_stale_outputs([str(_under(workspace, args.sarif_file)),
+                         str(_under(workspace, args.comment_file)) if args.comment_file else None])
     with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp, WorkerStarter(Path(tmp) / "models") as workers:
         if Stage.models in args.stages:
             workers.prestart()  # it imports the engines while git fetches the history
@@ -154,9 +159,6 @@ def _scan(step: Step, args: ActionInputs, tmp: Path, workers: WorkerStarter) -> 
     if files is not None:
         resolved = _guard_listed_policy(step, args, resolved, root, files, base)
     sarif_path = _under(workspace, args.sarif_file)
-    # The SARIF path is in the PR's own workspace: a file committed there must not survive a run
-    # that stops early and then be uploaded as if it were this run's result.
-    clear_stale_outputs([str(sarif_path), str(_under(workspace, args.comment_file)) if args.comment_file else None])
     context = Context(
         root=root, base=base, head=head, changed_files=files,
         policy=resolved.policy, policy_source=resolved.source, policy_findings=resolved.findings,

@@ -236,11 +236,29 @@ def worker_pids(gate_pid: int) -> list[int]:
     return out
 
 
-def wait_for_workers(gate_pid: int, timeout: float = 30) -> list[int]:
+def holds_open(pid: int, name: str) -> bool:
+    """True while process `pid` has a file called `name` open (a worker scanning it)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.path.basename(os.readlink(f"/proc/{pid}/fd/{fd}")) == name:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_for_workers(gate_pid: int, timeout: float = 30, scanning: str | None = None) -> list[int]:
+    """The gate's models workers, once there are any; with `scanning`, once one of them has
+    that file open (the gate starts a worker before it reads the policy, so a worker alone
+    does not mean the scan has begun)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pids = worker_pids(gate_pid)
-        if pids:
+        if pids and (scanning is None or any(holds_open(p, scanning) for p in pids)):
             return pids
         time.sleep(0.05)
     return []

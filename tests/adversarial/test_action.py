@@ -190,7 +190,7 @@ def _slow_repo(root: Path) -> Repo:
 def test_sigterm_mid_run_ends_non_zero_with_no_result_claimed(tmp_path: Path) -> None:
     repo = _slow_repo(tmp_path / "repo")
     proc, outputs = _start_step(tmp_path, repo)
-    assert wait_for_workers(proc.pid), "the scan never started"
+    assert wait_for_workers(proc.pid, scanning="slow.pkl"), "the scan never started"
     time.sleep(0.3)
     os.kill(proc.pid, signal.SIGTERM)
     stdout, _ = proc.communicate(timeout=60)
@@ -202,13 +202,15 @@ def test_sigterm_mid_run_ends_non_zero_with_no_result_claimed(tmp_path: Path) ->
     assert not (repo.path / "mlsecops.sarif").exists()
 
 
-def test_a_sarif_committed_by_the_pull_request_is_not_left_looking_like_the_result(tmp_path: Path) -> None:
+@pytest.mark.parametrize("when", ["worker-started", "mid-scan"])
+def test_a_sarif_committed_by_the_pull_request_is_not_left_looking_like_the_result(tmp_path: Path, when: str) -> None:
     """The SARIF target is in the workspace, which the PR controls: a killed run must not leave
-    the PR's own `mlsecops.sarif` for a later `upload-sarif` step."""
+    the PR's own `mlsecops.sarif` for a later `upload-sarif` step, even when it is killed as soon
+    as its first worker starts (before the history is fetched)."""
     repo = _slow_repo(tmp_path / "repo")
     (repo.path / "mlsecops.sarif").write_text('{"version": "2.1.0", "runs": []}')
     proc, _ = _start_step(tmp_path, repo)
-    assert wait_for_workers(proc.pid)
+    assert wait_for_workers(proc.pid, scanning="slow.pkl" if when == "mid-scan" else None)
     os.kill(proc.pid, signal.SIGTERM)
     proc.communicate(timeout=60)
     assert not (repo.path / "mlsecops.sarif").exists()

@@ -149,7 +149,7 @@ def test_sigterm_mid_scan_leaves_no_report_and_no_worker(tmp_path: Path) -> None
     for name in ("report.sarif", "report.json"):
         (out / name).write_text('{"stale": "a previous run"}')
     proc = start_gate(gate_args(root, out), out)
-    workers = wait_for_workers(proc.pid)
+    workers = wait_for_workers(proc.pid, scanning="slow.pkl")
     assert workers, (out / "stderr.txt").read_text()
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGTERM)
@@ -169,7 +169,7 @@ def test_sigkill_of_the_gate_takes_its_workers_down(tmp_path: Path) -> None:
     root = _evil_workspace(tmp_path, {"slow.pkl": A.opcode_flood(10_000_000)})
     out = tmp_path / "out"
     proc = start_gate(gate_args(root, out), out)
-    workers = wait_for_workers(proc.pid)
+    workers = wait_for_workers(proc.pid, scanning="slow.pkl")
     assert workers
     os.kill(proc.pid, signal.SIGKILL)
     wait_gate(proc, 30)
