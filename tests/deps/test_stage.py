@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from mlsecops.changes import changeset as changes
@@ -11,7 +12,7 @@ from mlsecops.findings import Severity
 from mlsecops.policy.model import Policy
 from mlsecops.stages.deps import stage
 
-from .conftest import Scan, record, write_db
+from .conftest import Scan, record, write_db, write_tree
 
 REQS = "# pins\njinja2==2.10\npyyaml==5.3\nrequests==2.20.0\nflask>=1.0\n"
 
@@ -182,3 +183,30 @@ def test_diff_mode_audits_the_changed_manifests_at_their_head_version(db: Path, 
     assert result.errors == []
     assert {(f.path, f.line, f.vuln_id) for f in result.findings} == {
         ("requirements.txt", 2, "PYSEC-2019-217"), ("requirements.txt", 2, "PYSEC-2021-66"), ("base.txt", 1, "PYSEC-2020-96")}
+
+
+_IMPORTS_PIP_AUDIT = """
+import sys
+from pathlib import Path
+from mlsecops.changes import changeset
+from mlsecops.context import Context
+from mlsecops.stages.deps import stage
+root, work = Path(sys.argv[1]), Path(sys.argv[2])
+result = stage.run(changeset.build(root, work), Context(root=root, workdir=work, advisory_db=Path(sys.argv[3])))
+print(result.stats["artifacts"], "pip_audit" in sys.modules)
+"""
+
+
+def test_only_a_change_that_touches_a_manifest_pays_for_importing_pip_audit(tmp_path: Path, db: Path) -> None:
+    """Most pull requests touch no manifest; importing pip-audit and pip costs them a quarter second."""
+
+    def run(files: dict[str, str | bytes]) -> str:
+        root = write_tree(tmp_path / f"repo{len(files)}", files)
+        work = tmp_path / f"work{len(files)}"
+        work.mkdir()
+        out = subprocess.run([sys.executable, "-c", _IMPORTS_PIP_AUDIT, str(root), str(work), str(db)],
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    assert run({"model.pkl": b"\x80\x04N.", "README.md": "hi"}) == "0 False"
+    assert run({"model.pkl": b"\x80\x04N.", "README.md": "hi", "requirements.txt": REQS}) == "1 True"

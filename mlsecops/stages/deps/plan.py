@@ -1,7 +1,7 @@
 """From the changeset to a plan per manifest: which pins to audit, what is unpinned, what failed.
 
 The manifests are the changeset's artifacts that match the policy's
-`deps.manifests` globs. Each is parsed (with its includes), its unpinned
+`deps.manifests` globs (selected by `stage.py`). Each is parsed (with its includes), its unpinned
 requirements are settled by constraints or the lock compiled from it, the
 policy's `skip_packages` are dropped, and everything that could not be read
 becomes a stage error naming the file and line, so that a broken manifest can
@@ -14,9 +14,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, Field
 
-from mlsecops.changes.artifact import Changeset
 from mlsecops.findings import Stage, StageError
-from mlsecops.globs import match_any
 from mlsecops.stages.deps.manifests import select
 from mlsecops.stages.deps.manifests.interface import ManifestError, Pin, Problem, Unpinned
 from mlsecops.stages.deps.manifests.reader import ManifestReader
@@ -34,11 +32,6 @@ class Plan(BaseModel):
     local: int = 0
     skipped: int = Field(default=0, description="requirements dropped by deps.skip_packages")
     readable: bool = True
-
-
-def manifests(changeset: Changeset, policy: DepsPolicy) -> list[str]:
-    """The changed (or, with --all, every) manifest, in a stable order."""
-    return sorted({a.path for a in changeset.artifacts if match_any(a.path, policy.manifests)})
 
 
 def stage_error(problem: Problem, manifest: str) -> StageError:
