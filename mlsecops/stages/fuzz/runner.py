@@ -205,12 +205,12 @@ def run_target(target: Target, workroot: Path, policy: FuzzPolicy, deadline: flo
         out = home / "out"
         stats = _stats(out)
         n_seeds = len(job.seeds)
+        beat = _beat(home)
         if target.kind == "harness":
-            beat = _beat(home)
             result.executions += beat.counter if beat else 0
             found = _libfuzzer_artifacts(out, rng_seed, stderr)
         else:
-            result.executions += stats.executions
+            result.executions += max(stats.executions, _inputs_begun(beat, len(target.loaders) if target.kind == "loader" else 1))
             found = _python_crashes(out, target, rng_seed, n_seeds)
         if stats.error:
             result.error = stats.error if target.kind != "inference" else None
@@ -221,7 +221,6 @@ def run_target(target: Target, workroot: Path, policy: FuzzPolicy, deadline: flo
             native = _unattributed(status, target, stderr, rng_seed, home)
         if native is not None:
             found.append(native)
-            result.executions += 1
         elif status.reason == "spawn-failed" or (status.reason == "exited" and status.returncode and not found):
             result.error = f"the sandboxed worker failed ({status.message or f'exit {status.returncode}'}): {stderr[-300:].strip()}"
             break
@@ -252,6 +251,16 @@ def _beat(home: Path) -> heartbeat.Beat | None:
             return heartbeat.read_beat(fh.fileno())
     except OSError:
         return None
+
+
+def _inputs_begun(beat: heartbeat.Beat | None, loaders: int) -> int:
+    """Inputs the worker started, the one in flight included. The worker's stats file is
+    written every half second, so a run killed by a hang or a fatal signal would lose the
+    executions since; the heartbeat counts every input (and every further loader on it)
+    before running it."""
+    if beat is None:
+        return 0
+    return -(-beat.counter // max(1, loaders))
 
 
 def _new_files(folder: Path) -> list[Path]:
