@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +79,7 @@ def measure(label: str, fmt: str, data: bytes, kind: str, seconds: float, tmp: P
     return {"format": label, "kind": kind, "loaders": ", ".join(f"{n} {loaders.version(n)}" for n in names),
             "bytes": len(data), "executions": run.executions, "seconds": round(wall, 2),
             "per_second": round(run.executions / wall, 1), "crash_inputs": len(run.crashes), "runs": run.runs,
+            "crash_kinds": dict(Counter(c.kind for c in run.crashes)),
             "error": run.error or run.note or ""}
 
 
@@ -114,13 +116,17 @@ def render(rows: list[dict[str, object]], bugs: list[dict[str, float]], seconds:
              f"Each target ran alone for a {seconds:.0f} s slice in the sandbox, the way the stage runs it. "
              "Executions per second count from the slice's start, so they include starting the sandbox and "
              "importing the loaders (torch alone takes about 2 s); one execution feeds one input to every loader "
-             "listed. Crash inputs are raw (before dedup): Python exceptions that signal bugs, hangs, memory.", "",
+             "listed. Crash inputs are raw (before dedup), by kind: Python exceptions that signal bugs, hangs, memory, "
+             "fatal signals. Each hang or fatal signal ends a sandbox run: the next run pays the sandbox start and the "
+             "loader's import again, and a hang also costs the per-input time limit.", "",
              "| format | target | loaders | seed bytes | executions | exec/s | crash inputs | sandbox runs |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        kinds = r.get("crash_kinds") or {}
+        by_kind = f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else ""  # type: ignore[union-attr]
         note = f" ({r['error']})" if r["error"] else ""
         lines.append(f"| {r['format']} | {r['kind']} | {r['loaders']} | {r['bytes']} | {r['executions']} | "
-                     f"{r['per_second']} | {r['crash_inputs']}{note} | {r['runs']} |")
+                     f"{r['per_second']} | {r['crash_inputs']}{by_kind}{note} | {r['runs']} |")
     found = sum(b["found"] for b in bugs)
     firsts = [b["first_crash"] for b in bugs if b["first_crash"] == b["first_crash"]]
     lines += ["", "## Planted bug (atheris harness added by a PR, 20 s budget)", "",
