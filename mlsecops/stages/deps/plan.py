@@ -1,11 +1,11 @@
 """From the changeset to a plan per manifest: which pins to audit, what is unpinned, what failed.
 
 The manifests are the changeset's artifacts that match the policy's
-`deps.manifests` globs (selected by `stage.py`). Each is parsed (with its includes), its unpinned
-requirements are settled by constraints or the lock compiled from it, the
-policy's `skip_packages` are dropped, and everything that could not be read
-becomes a stage error naming the file and line, so that a broken manifest can
-never look like a clean one.
+`deps.manifests` globs (`stage.py` selects them). Each is parsed (with its
+includes), its unpinned requirements are settled by constraints or the lock
+compiled from it, the policy's `skip_packages` are dropped, and everything that
+could not be read becomes a stage error naming the file and line, so that a
+broken manifest can never look like a clean one.
 """
 
 from __future__ import annotations
