@@ -138,6 +138,13 @@ def _libfuzzer_artifacts(out: Path, rng_seed: int, stderr: str) -> list[RawCrash
     return found
 
 
+def _slots(target: Target) -> list[str]:
+    """What runs each input, in heartbeat slot order: every loader, else the harness or the inference session."""
+    if target.kind == "loader":
+        return target.loaders
+    return ["harness" if target.kind == "harness" else "onnxruntime"]
+
+
 def _inflight_crash(home: Path, status: JailStatus, target: Target, stderr: str, rng_seed: int) -> RawCrash | None:
     got = heartbeat.last_input(home / "inflight.bin", 1 << 30)
     if got is None:
@@ -147,7 +154,7 @@ def _inflight_crash(home: Path, status: JailStatus, target: Target, stderr: str,
         return None
     path = home / "inflight-crash.bin"
     path.write_bytes(data)
-    names = target.loaders if target.kind == "loader" else ["harness" if target.kind == "harness" else "onnxruntime"]
+    names = _slots(target)
     name = names[beat.slot] if beat.slot < len(names) else names[0]
     if status.reason == "signaled":
         kind: RawKind = "signal"
@@ -210,7 +217,7 @@ def run_target(target: Target, workroot: Path, policy: FuzzPolicy, deadline: flo
             result.executions += beat.counter if beat else 0
             found = _libfuzzer_artifacts(out, rng_seed, stderr)
         else:
-            result.executions += max(stats.executions, _inputs_begun(beat, len(target.loaders) if target.kind == "loader" else 1))
+            result.executions += max(stats.executions, _inputs_begun(beat, len(_slots(target))))
             found = _python_crashes(out, target, rng_seed, n_seeds)
         if stats.error:
             result.error = stats.error if target.kind != "inference" else None
@@ -253,14 +260,14 @@ def _beat(home: Path) -> heartbeat.Beat | None:
         return None
 
 
-def _inputs_begun(beat: heartbeat.Beat | None, loaders: int) -> int:
+def _inputs_begun(beat: heartbeat.Beat | None, slots: int) -> int:
     """Inputs the worker started, the one in flight included. The worker's stats file is
     written every half second, so a run killed by a hang or a fatal signal would lose the
     executions since; the heartbeat counts every input (and every further loader on it)
     before running it."""
     if beat is None:
         return 0
-    return -(-beat.counter // max(1, loaders))
+    return -(-beat.counter // max(1, slots))
 
 
 def _new_files(folder: Path) -> list[Path]:
