@@ -1,0 +1,173 @@
+"""Which files are dependency manifests, and which of them a change touches.
+
+A manifest is a file the policy's `deps.manifests` globs name, or a file the
+repository uses as one though its name is not in the globs: a requirements
+file that a Dockerfile, CI workflow, tox.ini, Makefile or script installs
+(`deps.installers`), that a setup.py names, or the `.in` file a lock was
+compiled from (pip-compile's and uv's annotations). The files a manifest
+includes (`-r`, `-c`, setup.cfg's `file:`, pyproject's dynamic `file`) are
+audited as part of it. With --all (or without --base) every manifest is
+audited. In diff mode a manifest is audited when it changed, when a file it
+includes (however deep) changed or was deleted, or when a changed installer
+uses it. The scan reads only text (see references.py) and imports neither pip
+nor pip-audit, so a change that touches no dependency still costs nothing.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import deque
+
+from pydantic import BaseModel, Field
+
+from mlsecops import globs
+from mlsecops.changes import folder, git
+from mlsecops.changes.artifact import Changeset
+from mlsecops.stages.deps.manifests import references
+from mlsecops.stages.deps.manifests.interface import ManifestError
+from mlsecops.stages.deps.manifests.kinds import kind_of
+from mlsecops.stages.deps.manifests.reader import ManifestReader
+from mlsecops.stages.deps.manifests.references import Ref
+
+MAX_FILES = 5000  # files read to follow references in one run
+
+
+class Manifests(BaseModel):
+    """The manifests of the tree, how they hang together, and the ones to audit now."""
+
+    roots: dict[str, str] = Field(default_factory=dict, description="manifest -> why it is one")
+    includes: dict[str, list[str]] = Field(default_factory=dict, description="file -> files it includes")
+    installs: dict[str, list[str]] = Field(default_factory=dict, description="installer -> manifests it uses")
+    compiled: dict[str, list[str]] = Field(default_factory=dict, description="source (.in) -> locks compiled from it")
+    audit: list[str] = Field(default_factory=list, description="the manifests this run audits, sorted")
+    truncated: bool = False
+
+
+def tree(changeset: Changeset, include: list[str], exclude: list[str]) -> list[str]:
+    """Every file of the scanned tree (the head commit's in diff mode), repo-relative, as the policy selects them."""
+    if changeset.mode == "all":
+        return [a.path for a in changeset.artifacts]
+    paths: list[str] = []
+    if changeset.git_root is not None:
+        try:
+            listing = git.ls_tree(changeset.git_root, changeset.head or "HEAD")
+        except git.GitError:
+            listing = None
+        if listing is not None:
+            prefix = changeset.prefix + "/" if changeset.prefix else ""
+            paths = [p[len(prefix):] for p, (mode, _) in listing.items() if p.startswith(prefix) and mode != "120000"]
+    if not paths:
+        paths = [e[0] for e in folder.walk(changeset.root) if isinstance(e, tuple)]
+    return [p for p in paths if (not include or globs.match_any(p, include)) and not globs.match_any(p, exclude)]
+
+
+def _refs(rel: str, text: str, manifest: bool, installer: bool) -> list[Ref]:
+    found: list[Ref] = []
+    if manifest:
+        kind = kind_of(rel)
+        scan = {
+            "requirements": references.requirements_refs,
+            "pyproject": references.pyproject_refs,
+            "setup.cfg": references.setup_cfg_refs,
+            "setup.py": references.setup_py_refs,
+            "conda": references.conda_refs,
+        }.get(kind)
+        found += scan(text) if scan else []
+    if installer:
+        found += references.installer_refs(rel, text)
+    return found
+
+
+def _resolve(reader: ManifestReader, rel: str, ref: Ref, present: set[str]) -> str | None:
+    """The repo-relative file `ref` names from `rel` (relative to `rel`, then to the root for commands)."""
+    candidates = []
+    try:
+        candidates.append(reader.join(rel, ref.target))
+    except ManifestError:
+        pass
+    if ref.from_root and not ref.target.startswith("/"):
+        top = posixpath.normpath(ref.target)
+        if top != ".." and not top.startswith("../"):
+            candidates.append(top)
+    for candidate in candidates:
+        if candidate in present:
+            return candidate
+    return candidates[0] if candidates and ref.kind == "include" else None
+
+
+def scan(paths: list[str], reader: ManifestReader, manifest_globs: list[str], installer_globs: list[str]) -> Manifests:
+    """The manifests of the tree `paths`, following references from the glob-named ones and the installers."""
+    present = set(paths)
+    out = Manifests()
+    installers = {p for p in paths if globs.match_any(p, installer_globs)}
+    for p in paths:
+        if globs.match_any(p, manifest_globs):
+            out.roots[p] = "named like a manifest (deps.manifests)"
+    queue = deque(sorted(out.roots) + sorted(installers - set(out.roots)))
+    manifest_like = set(out.roots)
+    seen: set[str] = set()
+    while queue:
+        rel = queue.popleft()
+        if rel in seen or rel not in present:
+            continue
+        if len(seen) >= MAX_FILES:
+            out.truncated = True
+            break
+        seen.add(rel)
+        try:
+            text = reader.read_text(rel)
+        except ManifestError:
+            continue  # read (and reported) by its parser when it is audited
+        for ref in _refs(rel, text, rel in manifest_like, rel in installers):
+            target = _resolve(reader, rel, ref, present)
+            if target is None or target == rel:
+                continue
+            if ref.kind == "include":
+                out.includes.setdefault(rel, [])
+                if target not in out.includes[rel]:
+                    out.includes[rel].append(target)
+            elif ref.kind == "installs":
+                out.installs.setdefault(rel, [])
+                if target not in out.installs[rel]:
+                    out.installs[rel].append(target)
+                out.roots.setdefault(target, f"installed by {rel}:{ref.line}")
+            else:
+                out.compiled.setdefault(target, [])
+                if rel not in out.compiled[target]:
+                    out.compiled[target].append(rel)
+                out.roots.setdefault(target, f"compiled into {rel}")
+            if target not in manifest_like:
+                manifest_like.add(target)
+                queue.append(target)
+    return out
+
+
+def _closure(start: str, includes: dict[str, list[str]]) -> set[str]:
+    reached, stack = {start}, [start]
+    while stack:
+        for child in includes.get(stack.pop(), []):
+            if child not in reached:
+                reached.add(child)
+                stack.append(child)
+    return reached
+
+
+def select(found: Manifests, changeset: Changeset) -> list[str]:
+    """The manifests to audit: all of them with --all, else those the change touches."""
+    if changeset.mode == "all":
+        return sorted(found.roots)
+    changed = {a.path for a in changeset.artifacts} | set(changeset.deleted)
+    audit = {root for root in found.roots if _closure(root, found.includes) & changed}
+    for installer in changed:
+        audit.update(t for t in found.installs.get(installer, []) if t in found.roots)
+    return sorted(audit)
+
+
+def discover(changeset: Changeset, reader: ManifestReader, manifest_globs: list[str], installer_globs: list[str],
+             include: list[str], exclude: list[str]) -> Manifests:
+    """Find the tree's manifests and pick the ones this run audits."""
+    if changeset.mode == "diff" and not changeset.artifacts and not changeset.deleted:
+        return Manifests()
+    found = scan(tree(changeset, include, exclude), reader, manifest_globs, installer_globs)
+    found.audit = select(found, changeset)
+    return found
