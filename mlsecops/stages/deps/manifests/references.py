@@ -126,18 +126,18 @@ def dynamic_sources(doc: dict[str, Any], field: str) -> tuple[str, list[str]] | 
     setuptools = table(doc, "tool", "setuptools", "dynamic")
     hatch = table(doc, "tool", "hatch", "metadata", "hooks", "requirements_txt")
     if field == "dependencies":
-        for table, value in (("tool.setuptools.dynamic", setuptools.get("dependencies")),
+        for where, value in (("tool.setuptools.dynamic", setuptools.get("dependencies")),
                              ("tool.hatch.metadata.hooks.requirements_txt", hatch.get("files"))):
             files = _files(value)
             if files is not None:
-                return table, files
+                return where, files
         return None
-    for table, extras in (("tool.setuptools.dynamic", setuptools.get("optional-dependencies")),
+    for where, extras in (("tool.setuptools.dynamic", setuptools.get("optional-dependencies")),
                           ("tool.hatch.metadata.hooks.requirements_txt", hatch.get("optional-dependencies"))):
         if isinstance(extras, dict):
             found = [f for value in extras.values() for f in (_files(value) or [])]
             if found:
-                return table, found
+                return where, found
     return None
 
 

@@ -64,9 +64,9 @@ class _Lines:
         self.cursor: dict[str, int] = {}
 
     def find(self, section: str, needle: str) -> int | None:
-        start = self.cursor.get(section, self.sections.get(section, 0))
-        for number in range(start + 1, len(self.lines) + 1):
-            if _SECTION.match(self.lines[number - 1]):
+        start = self.cursor.get(section, self.sections.get(section, 0) + 1)  # several may share a line
+        for number in range(start, len(self.lines) + 1):
+            if number != self.sections.get(section) and _SECTION.match(self.lines[number - 1]):
                 break
             if needle in self.lines[number - 1]:
                 self.cursor[section] = number
