@@ -14,7 +14,6 @@ from mlsecops.changes import changeset as changes
 from mlsecops.context import Context
 from mlsecops.policy.model import Policy
 from mlsecops.stages.deps import stage
-from mlsecops.stages.deps.manifests import references
 from tests.conftest import make_repo
 
 from .conftest import Scan
@@ -57,11 +56,14 @@ def test_the_in_file_behind_a_compiled_lock_is_audited_and_not_unpinned(scan: Sc
             "#    pip-compile --output-file=requirements_lock.txt deps/main.in\n#\n"
             "jinja2==2.10\n    # via -r deps/main.in\npyyaml==5.3\n    # via\n    #   -r deps/main.in\n    #   other\n")
     result = scan({"requirements_lock.txt": lock, "deps/main.in": "jinja2>=2\npyyaml\n"}, advisory_db=db)
+    assert result.stats["artifacts"] == 2  # the lock, and the .in its annotations name
     assert [f for f in result.findings if f.rule_id == "MLS202"] == []  # the lock pins both ranges
     assert ("requirements_lock.txt", "jinja2") in _vulns(result)
 
 
 def test_references_found_in_each_kind_of_file() -> None:
+    from mlsecops.stages.deps.manifests import references
+
     assert [(r.kind, r.target) for r in references.requirements_refs("-r base.txt\n--constraint=c.txt\n-rglued.txt\n# via -r a.in\nx==1\n")] == [
         ("include", "base.txt"), ("include", "c.txt"), ("include", "glued.txt"), ("compiled-from", "a.in")]
     assert [r.target for r in references.installer_refs("ci/Makefile", "test:\n\tpip3 install -r 'req s.txt' -r $(REQS)\n\tgrep -r x .\n")] == []

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from mlsecops.findings import Severity
-from mlsecops.stages.deps.manifests import conda_names
-from mlsecops.stages.deps.manifests.conda import exact_version
 
 from .conftest import BASE_RECORDS, Scan, record, write_db
 
@@ -54,6 +52,8 @@ def test_conda_environment_pip_section_mapped_packages_and_the_rest(scan: Scan, 
         ("ci/extra.txt", 2, "requests", "PYSEC-2018-28"),  # -r from the pip: section, relative to the file
     }
     torch = next(f for f in _by(result, "MLS201") if f.package == "torch")
+    from mlsecops.stages.deps.manifests import conda_names
+
     label = conda_names.load().label
     assert "conda package pytorch is PyPI torch" in torch.message and label in torch.message
     assert "345e9bfbd11d" in label and torch.properties["mapping"].endswith(label)
@@ -80,6 +80,8 @@ def test_conda_policy_names_and_severity(scan: Scan, db: Path) -> None:
      ("numpy 1.2|1.3", None), ("numpy==1.2.*", None)],
 )
 def test_conda_match_specs_pin_only_one_version(spec: str, expected: str | None) -> None:
+    from mlsecops.stages.deps.manifests.conda import exact_version
+
     assert exact_version(spec) == ("numpy", expected)
 
 
@@ -186,4 +188,5 @@ def test_pipfile_packages_dev_packages_and_sources(scan: Scan, db: Path) -> None
 def test_pipfile_lock_settles_the_pipfile_ranges(scan: Scan, db: Path) -> None:
     lock = '{"_meta": {}, "default": {"flask": {"version": "==0.12"}}, "develop": {}}'
     result = scan({"Pipfile": '[packages]\nflask = "*"\n', "Pipfile.lock": lock}, advisory_db=db)
+    assert result.stats["artifacts"] == 2 and result.stats["packages"] == 1
     assert _by(result, "MLS202") == []

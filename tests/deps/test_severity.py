@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from mlsecops.findings import Severity
-from mlsecops.stages.deps.severity import cvss_score, highest, record_severity
+from mlsecops.stages.deps import severity
+from mlsecops.stages.deps.severity import highest, record_severity
 
 from .conftest import SHARED_DB
 
@@ -53,7 +54,7 @@ def test_real_records_score_as_nvd_publishes(name: str) -> None:
     ],
 )
 def test_cvss2_scores_and_nvd_v2_ratings(vector: str, score: float, rating: Severity) -> None:
-    assert cvss_score(vector) == ("cvss_v2", score, rating)
+    assert severity.cvss_score(vector) == ("cvss_v2", score, rating)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ def test_cvss2_scores_and_nvd_v2_ratings(vector: str, score: float, rating: Seve
 )
 def test_cvss4_scores(vector: str, score: float, rating: Severity) -> None:
     """The hand-written calculator this replaced had no v4: such records fell back to a word or 'unknown'."""
-    assert cvss_score(vector) == ("cvss_v4", score, rating)
+    assert severity.cvss_score(vector) == ("cvss_v4", score, rating)
     found = record_severity({"id": "GHSA-x", "severity": [{"type": "CVSS_V4", "score": vector}]})
     assert found is not None and (found.source, found.score, found.severity) == ("cvss_v4", score, rating)
 
@@ -86,7 +87,7 @@ def test_the_newest_cvss_version_a_record_states_wins() -> None:
                                     "garbage", "", "CVSS:9.9/AV:N", "CVSS:3.1/AV:N/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"])
 def test_malformed_vectors_raise_value_error(vector: str) -> None:
     with pytest.raises(ValueError):
-        cvss_score(vector)
+        severity.cvss_score(vector)
 
 
 def test_malformed_vector_falls_back_to_the_word() -> None:
@@ -138,7 +139,7 @@ def test_every_vector_in_the_shared_database_scores() -> None:
         if "CVSS_V" not in text:
             continue
         for entry in yaml.safe_load(text).get("severity") or []:
-            source, score, rating = cvss_score(entry["score"])
+            source, score, rating = severity.cvss_score(entry["score"])
             assert source == "cvss_v3" and 0 <= score <= 10, path
             expected = (Severity.critical if score >= 9 else Severity.high if score >= 7 else
                         Severity.medium if score >= 4 else Severity.low if score > 0 else Severity.info)
