@@ -38,7 +38,7 @@ from mlsecops.stages.deps.advisories.service import (
 from mlsecops.stages.deps.audit import AuditOutcome, Key, audit
 from mlsecops.stages.deps.manifests import conda_names
 from mlsecops.stages.deps.manifests.conda_names import CondaNames
-from mlsecops.stages.deps.manifests.discover import MAX_FILES, Manifests
+from mlsecops.stages.deps.manifests.discover import Manifests
 from mlsecops.stages.deps.manifests.kinds import kind_of
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 
@@ -121,8 +121,8 @@ def run(found: Manifests, changeset: Changeset, context: Context, deadline: floa
     plans = [_plan(p, reader, context, deadline, found, names) for p in paths]
     errors = [e for p in plans for e in p.errors]
     if found.truncated:
-        errors.append(StageError(stage=Stage.deps, message=f"more than {MAX_FILES} files to follow for requirement "
-                                 "files they include or install: the rest were not looked at"))
+        errors.append(StageError(stage=Stage.deps, message=f"requirement files named by includes and installers were not "
+                                 f"all followed ({found.truncated}): manifests found only through them may be missing"))
     readable = [p for p in plans if p.readable]
     context.progress(
         f"deps: {len(paths)} manifest(s), {sum(len(p.pins) for p in readable)} pinned and "

@@ -23,6 +23,7 @@ from mlsecops.stages.deps.manifests import requirements
 from mlsecops.stages.deps.manifests.conda_names import CondaNames
 from mlsecops.stages.deps.manifests.interface import ManifestError, ParsedManifest, Pin, Problem, Unaudited, Unpinned
 from mlsecops.stages.deps.manifests.reader import ManifestReader
+from mlsecops.stages.deps.manifests.references import SAFE_LOADER
 
 _SPEC = re.compile(r"^(?:(?P<channel>[^\s:]+)::)?(?P<name>[A-Za-z0-9_][A-Za-z0-9_.\-]*)\s*(?P<bracket>\[[^\]]*\])?\s*(?P<rest>.*)$")
 _BRACKET_VERSION = re.compile(r"""version\s*=\s*(['"]?)([^'",\]]+)\1""")
@@ -78,7 +79,7 @@ def _key(node: yaml.Node) -> str | None:
 
 def _compose(rel: str, text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ManifestError(rel, f"not valid YAML: {exc.problem or exc}", mark.line + 1 if mark else None) from None
@@ -88,7 +89,11 @@ def _compose(rel: str, text: str) -> yaml.Node | None:
 
 def parse(rel: str, reader: ManifestReader, names: CondaNames, max_depth: int = 8, max_entries: int = 10_000) -> ParsedManifest:
     out = ParsedManifest(path=rel, kind="conda", files=[rel])
-    root = _compose(rel, reader.read_text(rel))
+    text = reader.read_text(rel)
+    if text.count("\n") > 4 * max_entries + 1000:  # refuse before composing: YAML costs ~0.3 s per MB even in C
+        raise ManifestError(rel, f"{text.count(chr(10))} lines, too many for {max_entries} dependencies "
+                                 "(deps.limits.max_packages): not audited")
+    root = _compose(rel, text)
     if root is None:
         return out
     if not isinstance(root, yaml.MappingNode):

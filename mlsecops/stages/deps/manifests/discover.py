@@ -16,6 +16,7 @@ nor pip-audit, so a change that touches no dependency still costs nothing.
 from __future__ import annotations
 
 import posixpath
+import time
 from collections import deque
 
 from pydantic import BaseModel, Field
@@ -30,6 +31,7 @@ from mlsecops.stages.deps.manifests.reader import ManifestReader
 from mlsecops.stages.deps.manifests.references import Ref
 
 MAX_FILES = 5000  # files read to follow references in one run
+MAX_BYTES = 64 * 1024 * 1024  # and their total size
 
 
 class Manifests(BaseModel):
@@ -40,7 +42,7 @@ class Manifests(BaseModel):
     installs: dict[str, list[str]] = Field(default_factory=dict, description="installer -> manifests it uses")
     compiled: dict[str, list[str]] = Field(default_factory=dict, description="source (.in) -> locks compiled from it")
     audit: list[str] = Field(default_factory=list, description="the manifests this run audits, sorted")
-    truncated: bool = False
+    truncated: str | None = Field(default=None, description="why the references were not all followed")
 
 
 def tree(changeset: Changeset, include: list[str], exclude: list[str]) -> list[str]:
@@ -95,8 +97,12 @@ def _resolve(reader: ManifestReader, rel: str, ref: Ref, present: set[str]) -> s
     return candidates[0] if candidates and ref.kind == "include" else None
 
 
-def scan(paths: list[str], reader: ManifestReader, manifest_globs: list[str], installer_globs: list[str]) -> Manifests:
-    """The manifests of the tree `paths`, following references from the glob-named ones and the installers."""
+def scan(paths: list[str], reader: ManifestReader, manifest_globs: list[str], installer_globs: list[str],
+         deadline: float | None = None) -> Manifests:
+    """The manifests of the tree `paths`, following references from the glob-named ones and the installers.
+
+    Bounded by MAX_FILES, MAX_BYTES and `deadline` (monotonic); what is left is named in `truncated`.
+    """
     present = set(paths)
     out = Manifests()
     installers = {p for p in paths if globs.match_any(p, installer_globs)}
@@ -106,18 +112,23 @@ def scan(paths: list[str], reader: ManifestReader, manifest_globs: list[str], in
     queue = deque(sorted(out.roots) + sorted(installers - set(out.roots)))
     manifest_like = set(out.roots)
     seen: set[str] = set()
+    read = 0
     while queue:
         rel = queue.popleft()
         if rel in seen or rel not in present:
             continue
-        if len(seen) >= MAX_FILES:
-            out.truncated = True
+        if len(seen) >= MAX_FILES or read >= MAX_BYTES:
+            out.truncated = f"more than {MAX_FILES} files or {MAX_BYTES // 1024 // 1024} MB to follow"
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            out.truncated = "the stage ran out of time (deps.timeout_seconds)"
             break
         seen.add(rel)
         try:
             text = reader.read_text(rel)
         except ManifestError:
             continue  # read (and reported) by its parser when it is audited
+        read += len(text)
         for ref in _refs(rel, text, rel in manifest_like, rel in installers):
             target = _resolve(reader, rel, ref, present)
             if target is None or target == rel:
@@ -164,10 +175,10 @@ def select(found: Manifests, changeset: Changeset) -> list[str]:
 
 
 def discover(changeset: Changeset, reader: ManifestReader, manifest_globs: list[str], installer_globs: list[str],
-             include: list[str], exclude: list[str]) -> Manifests:
+             include: list[str], exclude: list[str], deadline: float | None = None) -> Manifests:
     """Find the tree's manifests and pick the ones this run audits."""
     if changeset.mode == "diff" and not changeset.artifacts and not changeset.deleted:
         return Manifests()
-    found = scan(tree(changeset, include, exclude), reader, manifest_globs, installer_globs)
+    found = scan(tree(changeset, include, exclude), reader, manifest_globs, installer_globs, deadline)
     found.audit = select(found, changeset)
     return found

@@ -55,22 +55,24 @@ _SUBSTITUTIONS = (
     (re.compile(r"\$\{?CI_PROJECT_DIR\}?/?"), ""),
 )
 _MAX_TARGET = 512
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: the same safe loader, ~8x faster
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
     """Lines with `\\` continuations joined, each with the number of its first physical line."""
     out: list[tuple[int, str]] = []
-    pending, start = "", 0
+    pending: list[str] = []
+    start = 0
     for number, line in enumerate(text.splitlines(), 1):
         if not pending:
             start = number
         if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
+            pending.append(line.rstrip()[:-1])
             continue
-        out.append((start, pending + line))
-        pending = ""
+        out.append((start, " ".join([*pending, line])))
+        pending = []
     if pending:
-        out.append((start, pending))
+        out.append((start, " ".join(pending)))
     return out
 
 
@@ -194,8 +196,10 @@ def setup_py_refs(text: str) -> list[Ref]:
 
 
 def conda_refs(text: str) -> list[Ref]:
+    if text.count("\n") > 50_000:
+        return []  # far too large for an environment file: its parser reports it
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=SAFE_LOADER)
     except (yaml.YAMLError, RecursionError):
         return []
     if not isinstance(root, yaml.MappingNode):
