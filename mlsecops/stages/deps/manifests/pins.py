@@ -69,6 +69,18 @@ def source_entry(name: str, kind: str, where: str, path: str, line: int | None, 
                      message=f"not audited: source is {label} ({shown}), which names no release to look up")
 
 
+def table_source(name: str, table: dict[str, object], path: str, line: int | None, url_key: str, origin: Origin) -> Entry | None:
+    """A dependency written as a table (Poetry, Pipfile): its VCS, URL or path source, or None when it names none."""
+    for kind in ("git", "hg", "svn", "bzr"):
+        if kind in table:
+            return source_entry(name, kind, str(table[kind]), path, line, f"{name} = {{ {kind} = {str(table[kind])!r} }}")
+    if url_key in table:
+        return url_entry(name, str(table[url_key]), path, line, f"{name} @ {table[url_key]}", origin)
+    if "path" in table:
+        return "local"
+    return None
+
+
 def url_entry(name: str | None, url: str, path: str, line: int | None, text: str, origin: Origin) -> Entry:
     """A requirement that points at a URL or a path instead of an index."""
     if url.startswith(_VCS):

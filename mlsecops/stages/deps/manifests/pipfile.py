@@ -16,23 +16,18 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from mlsecops.stages.deps.manifests import locate
 from mlsecops.stages.deps.manifests.interface import ParsedManifest, Problem, Unpinned
-from mlsecops.stages.deps.manifests.pins import Entry, source_entry, spec_entry, url_entry
+from mlsecops.stages.deps.manifests.pins import Entry, spec_entry, table_source
 from mlsecops.stages.deps.manifests.pyproject import load_toml
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 
 SETTINGS = frozenset({"source", "requires", "scripts", "pipenv"})
-_VCS = ("git", "hg", "svn", "bzr")
 
 
 def _entry(name: str, value: Any, rel: str, line: int | None) -> Entry:
     if isinstance(value, dict):
-        for kind in _VCS:
-            if kind in value:
-                return source_entry(name, kind, str(value[kind]), rel, line, f"{name} = {{ {kind} = {value[kind]!r} }}")
-        if "file" in value:
-            return url_entry(name, str(value["file"]), rel, line, f"{name} @ {value['file']}", "Pipfile")
-        if "path" in value:
-            return "local"
+        source = table_source(name, value, rel, line, "file", "Pipfile")
+        if source is not None:
+            return source
         value = value.get("version", "*")
     if not isinstance(value, str):
         return Problem(path=rel, line=line, message=f"{name}: unreadable Pipfile entry {str(value)[:80]!r}: not audited")

@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlsecops.stages.deps.manifests import locate, requirements
 from mlsecops.stages.deps.manifests.interface import ManifestError, ParsedManifest, Pin, Problem, Unaudited, Unpinned
-from mlsecops.stages.deps.manifests.pins import Entry, pep508_entry, source_entry, url_entry
+from mlsecops.stages.deps.manifests.pins import Entry, pep508_entry, table_source
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 from mlsecops.stages.deps.manifests.references import dynamic_sources, table as _table
 
@@ -151,12 +151,9 @@ def _poetry(out: ParsedManifest, rel: str, index: locate.TextIndex, table: str, 
 
 def _poetry_entry(name: str, item: Any, rel: str, line: int | None) -> Entry:
     if isinstance(item, dict):
-        if "git" in item:
-            return source_entry(name, "git", str(item["git"]), rel, line, f"{name} = {{ git = {item['git']!r} }}")
-        if "url" in item:
-            return url_entry(name, str(item["url"]), rel, line, f"{name} @ {item['url']}", "pyproject")
-        if "path" in item:
-            return "local"
+        source = table_source(name, item, rel, line, "url", "pyproject")
+        if source is not None:
+            return source
         item = item.get("version", "*")
     if not isinstance(item, str):
         return Problem(path=rel, line=line, message=f"{name}: unreadable Poetry constraint {item!r}: not audited")
