@@ -121,3 +121,26 @@ def test_diff_a_changed_installer_audits_what_it_installs(db: Path, tmp_path: Pa
 def test_diff_without_any_dependency_change_audits_nothing_and_reports_nothing(db: Path, tmp_path: Path) -> None:
     result = _diff(db, tmp_path, {"requirements.txt": "jinja2==2.10\n", "a.py": "x = 1\n"}, {"a.py": "x = 2\n"})
     assert result.findings == [] and result.stats == {"artifacts": 0}
+
+
+def test_the_prefilter_never_changes_what_the_globs_match() -> None:
+    """Differential: `discover.matching` against globs.match_any on every path, for the default globs and odd ones."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mlsecops import globs
+    from mlsecops.stages.deps.manifests.discover import matching
+    from mlsecops.stages.deps.policy import DepsPolicy
+
+    defaults = DepsPolicy().manifests + DepsPolicy().installers
+    odd = ["deps/", "**", "*", "a?c.txt", "x/[ab]*.in", "!neg", "req*", "**/lock-*", "docs/**/*.txt", "*.TXT"]
+    segment = st.sampled_from(["requirements.txt", "req.in", "a", "deps", "Dockerfile.gpu", "x", "lock-1", "setup.py",
+                               "environment-dev.yml", ".github", "workflows", "ci.yml", "abc.txt", "docs", "b.in", "A.TXT"])
+    paths = st.lists(st.lists(segment, min_size=1, max_size=4).map("/".join), max_size=40)
+
+    @settings(max_examples=200, deadline=None)
+    @given(paths, st.lists(st.sampled_from(defaults + odd), max_size=6))
+    def check(paths: list[str], patterns: list[str]) -> None:
+        assert matching(paths, patterns) == [p for p in paths if globs.match_any(p, patterns)]
+
+    check()

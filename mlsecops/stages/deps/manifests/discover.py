@@ -16,6 +16,7 @@ nor pip-audit, so a change that touches no dependency still costs nothing.
 from __future__ import annotations
 
 import posixpath
+import re
 import time
 from collections import deque
 
@@ -45,6 +46,39 @@ class Manifests(BaseModel):
     truncated: str | None = Field(default=None, description="why the references were not all followed")
 
 
+_LITERAL = re.compile(r"[^*?/]+")
+
+
+def _needle(pattern: str) -> str | None:
+    """Text that every path a glob matches contains: the longest literal run of its last segment.
+
+    A necessary condition, whether the last segment must match the file name or
+    (gitignore's rule) any folder on the way; None when the pattern has no such
+    run or uses brackets, escapes or negation, and must be tried on every path.
+    """
+    last = pattern.rstrip("/").rsplit("/", 1)[-1]
+    if pattern.startswith("!") or any(c in last for c in "[]\\"):
+        return None
+    runs = _LITERAL.findall(last)
+    return max(runs, key=len) if runs else None
+
+
+def matching(paths: list[str], patterns: list[str]) -> list[str]:
+    """The paths any of `patterns` matches (globs.py decides); a cheap substring test spares the rest.
+
+    A repository of 20,000 files against the default globs costs a few hundredths
+    of a second instead of most of a second, on every pull request.
+    """
+    if not patterns:
+        return []
+    needles = [_needle(p) for p in patterns]
+    always = [p for p, n in zip(patterns, needles, strict=True) if n is None]
+    finder = re.compile("|".join(re.escape(n) for n in needles if n)) if any(needles) else None
+    return [path for path in paths
+            if (finder is not None and finder.search(path) and globs.match_any(path, patterns))
+            or (always and globs.match_any(path, always))]
+
+
 def tree(changeset: Changeset, include: list[str], exclude: list[str]) -> list[str]:
     """Every file of the scanned tree (the head commit's in diff mode), repo-relative, as the policy selects them."""
     if changeset.mode == "all":
@@ -60,7 +94,10 @@ def tree(changeset: Changeset, include: list[str], exclude: list[str]) -> list[s
             paths = [p[len(prefix):] for p, (mode, _) in listing.items() if p.startswith(prefix) and mode != "120000"]
     if not paths:
         paths = [e[0] for e in folder.walk(changeset.root) if isinstance(e, tuple)]
-    return [p for p in paths if (not include or globs.match_any(p, include)) and not globs.match_any(p, exclude)]
+    if include:
+        paths = matching(paths, include)
+    excluded = set(matching(paths, exclude))
+    return [p for p in paths if p not in excluded]
 
 
 def _refs(rel: str, text: str, manifest: bool, installer: bool) -> list[Ref]:
@@ -105,10 +142,9 @@ def scan(paths: list[str], reader: ManifestReader, manifest_globs: list[str], in
     """
     present = set(paths)
     out = Manifests()
-    installers = {p for p in paths if globs.match_any(p, installer_globs)}
-    for p in paths:
-        if globs.match_any(p, manifest_globs):
-            out.roots[p] = "named like a manifest (deps.manifests)"
+    installers = set(matching(paths, installer_globs))
+    for p in matching(paths, manifest_globs):
+        out.roots[p] = "named like a manifest (deps.manifests)"
     queue = deque(sorted(out.roots) + sorted(installers - set(out.roots)))
     manifest_like = set(out.roots)
     seen: set[str] = set()
