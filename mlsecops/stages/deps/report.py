@@ -164,6 +164,17 @@ def unpinned_findings(plans: list[Plan], policy: DepsPolicy, resolved: bool) -> 
     return findings
 
 
+_SOURCE_FIX = "depend on a released version (name==X), or accept this source with a waiver that says why"
+_UNAUDITED_FIX = {
+    "git": _SOURCE_FIX,
+    "vcs": _SOURCE_FIX,
+    "url": _SOURCE_FIX,
+    "not-literal": "write install_requires/extras_require as literal lists, or declare them in pyproject.toml",
+    "dynamic": "name the requirements file in [tool.setuptools.dynamic], or list the dependencies in [project]",
+    "conda-unmapped": "nothing to upgrade here if these are not Python packages; map one that is in deps.conda_names",
+}
+
+
 def _where(entry: Unaudited) -> str:
     return f"{entry.path}:{entry.line}: {entry.spec}" if entry.line else f"{entry.path}: {entry.spec}"
 
@@ -181,16 +192,18 @@ def unaudited_findings(plans: list[Plan], policy: DepsPolicy, mapping: str) -> l
             if entry.reason == "conda-unmapped":
                 conda.setdefault(entry.path, []).append(entry)
                 continue
-            mark = (entry.path, canonicalize_name(entry.name) if entry.reason in ("git", "vcs", "url") else entry.name, entry.reason)
-            if mark in seen or policy.unaudited == "off":
+            source = entry.reason in ("git", "vcs", "url")
+            key = canonicalize_name(entry.name) if source else entry.name
+            if (entry.path, key, entry.reason) in seen or policy.unaudited == "off":
                 continue
-            seen.add(mark)
+            seen.add((entry.path, key, entry.reason))
             findings.append(Finding(
                 rule_id="MLS203", stage=Stage.deps, severity=Severity(policy.unaudited), path=entry.path, line=entry.line,
-                message=f"{plain(entry.name, 160)}: {plain(entry.message, 400)}", tool="mlsecops", evidence=[plain(_where(entry), 300)],
-                fingerprint=fingerprint("MLS203", entry.path, mark[1], entry.reason),
-                fix="depend on a released version (name==X), or accept it with a waiver naming the reason",
-                package=entry.name if entry.reason in ("git", "vcs", "url") else None,
+                message=plain(f"{entry.name}: {entry.message}" if source else entry.message, 500),
+                tool="mlsecops", evidence=[plain(_where(entry), 300)],
+                fingerprint=fingerprint("MLS203", entry.path, key, entry.reason),
+                fix=_UNAUDITED_FIX[entry.reason],
+                package=entry.name if source else None,
                 properties={"reason": entry.reason},
             ))
     if policy.conda_unmapped == "off":
@@ -205,7 +218,7 @@ def unaudited_findings(plans: list[Plan], policy: DepsPolicy, mapping: str) -> l
             f"{mapping}; the policy's deps.conda_names adds names.",
             tool="mlsecops", evidence=[plain(_where(e), 200) for e in entries[:20]],
             fingerprint=fingerprint("MLS203", path, "conda-unmapped"),
-            fix="nothing to upgrade here if these are not Python packages; map a package that is one in deps.conda_names",
+            fix=_UNAUDITED_FIX["conda-unmapped"],
             properties={"reason": "conda-unmapped", "packages": ", ".join(names)[:1000], "mapping": mapping},
         ))
     return findings
