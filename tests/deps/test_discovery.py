@@ -144,3 +144,12 @@ def test_the_prefilter_never_changes_what_the_globs_match() -> None:
         assert matching(paths, patterns) == [p for p in paths if globs.match_any(p, patterns)]
 
     check()
+
+
+def test_references_left_unfollowed_are_a_stage_error(scan: Scan, db: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from mlsecops.stages.deps.manifests import discover
+
+    monkeypatch.setattr(discover, "MAX_FILES", 1)
+    result = scan({"requirements.txt": "-r more.txt\n", "more.txt": "jinja2==2.10\n", "Dockerfile": "RUN pip install -r x.txt\n"},
+                  advisory_db=db)
+    assert any("not all followed" in e.message and "20000" not in e.message for e in result.errors)

@@ -31,8 +31,8 @@ from mlsecops.stages.deps.manifests.kinds import kind_of
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 from mlsecops.stages.deps.manifests.references import Ref
 
-MAX_FILES = 5000  # files read to follow references in one run
-MAX_BYTES = 64 * 1024 * 1024  # and their total size
+MAX_FILES = 20_000  # files read to follow references in one run
+MAX_BYTES = 256 * 1024 * 1024  # and their total size
 
 
 class Manifests(BaseModel):
