@@ -24,8 +24,6 @@ from mlsecops.stages.deps.manifests.reader import ManifestReader
 
 _LOCKS = {"pyproject": ("uv.lock", "poetry.lock", "pylock.toml"), "Pipfile": ("Pipfile.lock",)}
 
-__all__ = ["companion", "kind_of", "parse", "settle"]
-
 
 def parse(rel: str, reader: ManifestReader, max_depth: int, max_entries: int = 10_000,
           names: CondaNames | None = None) -> ParsedManifest:
