@@ -60,7 +60,8 @@ def test_pyproject_tables_with_lines(tmp_path: Path) -> None:
         ("pytest", "7.0.0", 18), ("numpy", "1.16.0", 22), ("pillow", "9.0.0", 24), ("urllib3", "1.24.1", 29),
     ]
     assert [(u.name, u.line) for u in m.unpinned] == [("flask", 9), ("scipy", 23)]
-    assert [(p.line, "invalid requirement" in p.message or "git" in p.message) for p in m.problems] == [(11, True), (26, True)]
+    assert [(p.line, "invalid requirement" in p.message) for p in m.problems] == [(11, True)]
+    assert [(u.name, u.reason, u.line) for u in m.unaudited] == [("gitdep", "git", 26)]
     assert m.local == 1
 
 
@@ -103,7 +104,8 @@ source = { git = "https://example.invalid/x.git?rev=abc#abc" }
 """
     m, _ = parse(tmp_path, {"uv.lock": text}, "uv.lock")
     assert [(p.name, p.version, p.line) for p in m.pins] == [("jinja2", "2.10", 11), ("torch", "1.13.0+cpu", 20)]
-    assert [(p.line, "git" in p.message) for p in m.problems] == [(25, True)]
+    assert m.problems == [] and [(u.name, u.reason, u.line) for u in m.unaudited] == [("fromgit", "git", 25)]
+    assert m.unaudited[0].message.startswith("not audited: source is git (https://example.invalid/x.git?rev=abc#abc)")
     assert m.local == 1
 
 
@@ -143,7 +145,7 @@ def test_pipfile_lock(tmp_path: Path) -> None:
            "develop": {"pyyaml": {"version": "==5.3", "markers": "python_version >= '3'"}, "vcs": {"git": "https://x/y.git", "ref": "abc"}}}
     m, _ = parse(tmp_path, {"Pipfile.lock": json.dumps(doc, indent=4)}, "Pipfile.lock")
     assert [(p.name, p.version, p.line) for p in m.pins] == [("jinja2", "2.10", 8), ("pyyaml", "5.3", 20)]
-    assert [p.line for p in m.problems] == [24] and m.local == 1
+    assert m.problems == [] and [(u.name, u.reason, u.line) for u in m.unaudited] == [("vcs", "git", 24)] and m.local == 1
 
 
 def test_pylock_through_pip_audit(tmp_path: Path) -> None:
@@ -164,7 +166,7 @@ vcs = { type = "git", url = "https://example.invalid/x.git", commit-id = "abc" }
 """
     m, _ = parse(tmp_path, {"pylock.toml": text}, "pylock.toml")
     assert [(p.name, p.version, p.line) for p in m.pins] == [("requests", "2.19.0", 5)]
-    assert m.local == 1 and [p.line for p in m.problems] == [13]
+    assert m.local == 1 and m.problems == [] and [(u.name, u.reason, u.line) for u in m.unaudited] == [("fromvcs", "git", 13)]
 
 
 @pytest.mark.parametrize(

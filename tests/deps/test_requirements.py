@@ -149,7 +149,8 @@ def test_urls_vcs_and_local_paths(tmp_path: Path) -> None:
     )
     m = parse(tmp_path, {"requirements.txt": text})
     assert [(p.name, p.version, p.line) for p in m.pins] == [("foo", "1.0", 1), ("bar", "2.0", 2), ("torch", "1.13.0", 7)]
-    assert [p.line for p in m.problems] == [3, 4, 8]
+    assert m.problems == []
+    assert [(u.reason, u.line) for u in m.unaudited] == [("git", 3), ("git", 4), ("url", 8)]
     assert m.local == 2
 
 

@@ -5,11 +5,13 @@ Manifests are read without resolving anything (see `plan.py`), each distinct
 database (`--advisory-db`, fully offline) or the OSV service (`--osv-url` for a
 mirror), and the answers become findings at the lines the pins are written on.
 Unpinned requirements are findings of their own unless the policy opts into
-resolving them with pip. Whatever could not be checked (a manifest that does
-not parse, an unusable database, a service that does not answer, the stage's
-time running out) is a stage error naming the manifest: the stage never reports
-"no vulnerabilities" for something it did not check. It decides nothing and
-prints nothing. Imported by `stage.py` only when a change touches a manifest.
+resolving them with pip; so are dependencies that cannot be audited (a git
+source, a conda package with no PyPI name). Whatever could not be checked (a
+manifest that does not parse, an unusable database, a service that does not
+answer, the stage's time running out) is a stage error naming the manifest: the
+stage never reports "no vulnerabilities" for something it did not check. It
+decides nothing and prints nothing. Imported by `stage.py` only when a change
+touches a manifest.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from pip_audit._service import ResolvedDependency
 from mlsecops.changes.artifact import Changeset
 from mlsecops.context import Context
 from mlsecops.findings import Stage, StageError, StageResult
+from mlsecops.stages.deps import absent, report, resolver
 from mlsecops.stages.deps import plan as planning
-from mlsecops.stages.deps import report, resolver
 from mlsecops.stages.deps.advisories import osv_db
 from mlsecops.stages.deps.advisories.service import (
     GuardedService,
@@ -34,6 +36,10 @@ from mlsecops.stages.deps.advisories.service import (
     query_url,
 )
 from mlsecops.stages.deps.audit import AuditOutcome, Key, audit
+from mlsecops.stages.deps.manifests import conda_names
+from mlsecops.stages.deps.manifests.conda_names import CondaNames
+from mlsecops.stages.deps.manifests.discover import Manifests
+from mlsecops.stages.deps.manifests.kinds import kind_of
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 
 _MB = 1024 * 1024
@@ -79,11 +85,12 @@ def _resolve(plans: list[planning.Plan], context: Context, deadline: float) -> l
     return errors
 
 
-def _plan(rel: str, reader: ManifestReader, context: Context, deadline: float) -> planning.Plan:
+def _plan(rel: str, reader: ManifestReader, context: Context, deadline: float, found: Manifests,
+          names: CondaNames | None) -> planning.Plan:
     if time.monotonic() > deadline:
         error = StageError(stage=Stage.deps, path=rel, message="not audited: the stage ran out of time (deps.timeout_seconds)")
         return planning.Plan(path=rel, readable=False, errors=[error])
-    return planning.plan(rel, reader, context.policy.deps)
+    return planning.plan(rel, reader, context.policy.deps, found.compiled, names)
 
 
 def _unique(plans: list[planning.Plan]) -> dict[Key, ResolvedDependency]:
@@ -105,12 +112,17 @@ def _dedupe(errors: list[StageError]) -> list[StageError]:
     return out
 
 
-def run(paths: list[str], changeset: Changeset, context: Context, deadline: float) -> StageResult:
-    """Audit the manifests at `paths` (repo-relative, at least one) before `deadline` (monotonic)."""
+def run(found: Manifests, changeset: Changeset, context: Context, deadline: float) -> StageResult:
+    """Audit the manifests `found.audit` (repo-relative, at least one) before `deadline` (monotonic)."""
     policy = context.policy.deps
+    paths = found.audit
     reader = ManifestReader(changeset, int(policy.limits.max_manifest_mb * _MB))
-    plans = [_plan(p, reader, context, deadline) for p in paths]
+    names = conda_names.load(policy.conda_names) if any(kind_of(p) == "conda" for p in paths) else None
+    plans = [_plan(p, reader, context, deadline, found, names) for p in paths]
     errors = [e for p in plans for e in p.errors]
+    if found.truncated:
+        errors.append(StageError(stage=Stage.deps, message=f"requirement files named by includes and installers were not "
+                                 f"all followed ({found.truncated}): manifests found only through them may be missing"))
     readable = [p for p in plans if p.readable]
     context.progress(
         f"deps: {len(paths)} manifest(s), {sum(len(p.pins) for p in readable)} pinned and "
@@ -140,6 +152,7 @@ def run(paths: list[str], changeset: Changeset, context: Context, deadline: floa
     findings = report.vulnerability_findings(readable, outcome, keeper, policy)
     vulns = len(findings)
     findings += report.unpinned_findings(readable, policy, resolved=policy.resolve)
+    findings += report.unaudited_findings(readable, policy, names.label if names else conda_names.POLICY_LABEL)
     stats: dict[str, int | float] = {
         "artifacts": len(readable),
         "packages": sum(1 for k in deps if outcome.checked(k)),
@@ -147,6 +160,11 @@ def run(paths: list[str], changeset: Changeset, context: Context, deadline: floa
     }
     if any(p.unpinned for p in readable):
         stats["unpinned"] = sum(len(p.unpinned) for p in readable)
+    if any(p.unaudited for p in readable):
+        stats["unaudited"] = sum(len(p.unaudited) for p in readable)
     if any(p.local for p in readable):
         stats["local"] = sum(p.local for p in readable)
+    if changeset.mode == "all" and not errors and not any(p.declares for p in plans):
+        nothing = absent.no_dependencies(policy, [p.path for p in plans])
+        findings += [nothing] if nothing else []
     return StageResult(stage=Stage.deps, findings=findings, errors=_dedupe(errors), stats=stats)

@@ -1,11 +1,12 @@
 """From the changeset to a plan per manifest: which pins to audit, what is unpinned, what failed.
 
-The manifests are the changeset's artifacts that match the policy's
-`deps.manifests` globs (`stage.py` selects them). Each is parsed (with its
-includes), its unpinned requirements are settled by constraints or the lock
-compiled from it, the policy's `skip_packages` are dropped, and everything that
-could not be read becomes a stage error naming the file and line, so that a
-broken manifest can never look like a clean one.
+The manifests are those `manifests/discover.py` picked for this run. Each is
+parsed (with its includes), its unpinned requirements are settled by
+constraints or the lock compiled from it, the policy's `skip_packages` are
+dropped, what cannot be audited (a git source, a conda package with no PyPI
+name) is kept for its own findings, and everything that could not be read
+becomes a stage error naming the file and line, so that a broken manifest can
+never look like a clean one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pydantic import BaseModel, Field
 
 from mlsecops.findings import Stage, StageError
 from mlsecops.stages.deps.manifests import select
-from mlsecops.stages.deps.manifests.interface import ManifestError, Pin, Problem, Unpinned
+from mlsecops.stages.deps.manifests.conda_names import CondaNames
+from mlsecops.stages.deps.manifests.interface import ManifestError, Pin, Problem, Unaudited, Unpinned
+from mlsecops.stages.deps.manifests.kinds import kind_of
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 from mlsecops.stages.deps.policy import DepsPolicy
 
@@ -28,10 +31,12 @@ class Plan(BaseModel):
     kind: str = "requirements"
     pins: list[Pin] = Field(default_factory=list)
     unpinned: list[Unpinned] = Field(default_factory=list)
+    unaudited: list[Unaudited] = Field(default_factory=list)
     errors: list[StageError] = Field(default_factory=list)
     local: int = 0
     skipped: int = Field(default=0, description="requirements dropped by deps.skip_packages")
     readable: bool = True
+    declares: bool = Field(default=True, description="the manifest names at least one dependency")
 
 
 def stage_error(problem: Problem, manifest: str) -> StageError:
@@ -39,13 +44,18 @@ def stage_error(problem: Problem, manifest: str) -> StageError:
     return StageError(stage=Stage.deps, path=problem.path, message=problem.render() + via)
 
 
-def plan(rel: str, reader: ManifestReader, policy: DepsPolicy) -> Plan:
-    """Parse and settle one manifest; never raises for anything in the manifest."""
+def plan(rel: str, reader: ManifestReader, policy: DepsPolicy, compiled: dict[str, list[str]] | None = None,
+         names: CondaNames | None = None) -> Plan:
+    """Parse and settle one manifest; never raises for anything in the manifest.
+
+    `compiled` maps a `.in` to the locks compiled from it (see discover.py);
+    `names` is the conda-to-PyPI map for environment files.
+    """
     limits = policy.limits
     try:
-        parsed = select.parse(rel, reader, limits.max_include_depth, limits.max_packages)
+        parsed = select.parse(rel, reader, limits.max_include_depth, limits.max_packages, names)
     except ManifestError as exc:
-        return Plan(path=rel, kind=select.kind_of(rel), readable=False, errors=[stage_error(exc.problem, rel)])
+        return Plan(path=rel, kind=kind_of(rel), readable=False, errors=[stage_error(exc.problem, rel)])
     if parsed.entries() > limits.max_packages:
         problem = Problem(
             path=rel,
@@ -53,20 +63,23 @@ def plan(rel: str, reader: ManifestReader, policy: DepsPolicy) -> Plan:
             "(deps.limits.max_packages): not audited",
         )
         return Plan(path=rel, kind=parsed.kind, readable=False, errors=[stage_error(problem, rel)])
-    lock = select.companion(parsed, reader, limits.max_include_depth, limits.max_packages)
+    lock = select.companion(parsed, reader, limits.max_include_depth, limits.max_packages, compiled)
     pins, unpinned = select.settle(parsed, lock)
     skip = {canonicalize_name(p) for p in policy.skip_packages}
     kept_pins = [p for p in pins if canonicalize_name(p.name) not in skip]
     kept_unpinned = [u for u in unpinned if canonicalize_name(u.name) not in skip]
-    skipped = len(pins) - len(kept_pins) + len(unpinned) - len(kept_unpinned)
+    kept_unaudited = [u for u in parsed.unaudited if canonicalize_name(u.name) not in skip]
+    skipped = len(pins) - len(kept_pins) + len(unpinned) - len(kept_unpinned) + len(parsed.unaudited) - len(kept_unaudited)
     return Plan(
         path=rel,
         kind=parsed.kind,
         pins=kept_pins,
         unpinned=kept_unpinned,
+        unaudited=kept_unaudited,
         errors=[stage_error(p, rel) for p in parsed.problems],
         local=parsed.local,
         skipped=skipped,
+        declares=parsed.declares(),
     )
 
 

@@ -4,7 +4,10 @@ Every key is optional. `ignore` entries are applied by the judge (by vulnerabili
 id or alias); `skip_packages` is applied by the stage itself, before anything is
 audited. `limits` bound what one run may cost: a manifest larger than the limit,
 an include chain deeper than the limit or a service slower than the timeout is a
-stage error, never a hang and never a silent pass.
+stage error, never a hang and never a silent pass. What the stage reads but
+cannot audit (a git source, a conda package that is no PyPI project, a computed
+setup.py value) and a repository where it finds no dependency at all are
+findings whose severity is set here, so a team decides how loud they are.
 """
 
 from __future__ import annotations
@@ -47,6 +50,22 @@ class DepsPolicy(Strict):
     unpinned: SeverityOrOff = Field(
         default="medium", description="severity of a requirement that is not pinned exactly"
     )
+    unaudited: SeverityOrOff = Field(
+        default="medium",
+        description="severity of a dependency that cannot be audited: its source is git/hg/svn or a URL that "
+        "names no release, or setup.py/pyproject computes it",
+    )
+    conda_unmapped: SeverityOrOff = Field(
+        default="low",
+        description="severity of the one finding per conda environment file that lists its packages with no PyPI "
+        "project (the interpreter, C libraries, CUDA)",
+    )
+    no_manifest: SeverityOrOff = Field(
+        default="low", description="severity of the finding that a whole-tree scan found no dependency declared anywhere"
+    )
+    conda_names: dict[str, list[str]] = Field(
+        default_factory=dict, description="conda package -> the PyPI projects it holds, over the shipped map"
+    )
     resolve: bool = Field(
         default=False,
         description="resolve unpinned requirements with pip (can run sdist build code)",
@@ -55,12 +74,17 @@ class DepsPolicy(Strict):
     ignore: list[VulnIgnore] = Field(default_factory=list)
     manifests: list[str] = Field(
         default_factory=lambda: [
-            "**/requirements*.txt",
-            "**/requirements*.in",
+            "**/*requirements*.txt",
+            "**/*requirements*.in",
             "**/requirements/*.txt",
             "**/requirements/*.in",
-            "**/constraints*.txt",
+            "**/*constraints*.txt",
             "**/pyproject.toml",
+            "**/setup.py",
+            "**/setup.cfg",
+            "**/Pipfile",
+            "**/environment*.yml",
+            "**/environment*.yaml",
             "**/pylock.toml",
             "**/pylock.*.toml",
             "**/uv.lock",
@@ -68,6 +92,31 @@ class DepsPolicy(Strict):
             "**/Pipfile.lock",
         ],
         description="globs of the dependency manifests to audit",
+    )
+    installers: list[str] = Field(
+        default_factory=lambda: [
+            "**/Dockerfile",
+            "**/Dockerfile.*",
+            "**/*.Dockerfile",
+            "**/*.dockerfile",
+            "**/Containerfile",
+            "**/tox.ini",
+            "**/noxfile.py",
+            "**/Makefile",
+            "**/*.mk",
+            "**/*.sh",
+            "**/justfile",
+            ".github/workflows/*.yml",
+            ".github/workflows/*.yaml",
+            "**/.gitlab-ci.yml",
+            ".circleci/config.yml",
+            "**/azure-pipelines.yml",
+            "**/.travis.yml",
+            "**/Jenkinsfile",
+            "**/.readthedocs.yml",
+            "**/.readthedocs.yaml",
+        ],
+        description="globs of files whose `pip install -r X` (or `-c X`, `pip-sync X`) lines make X a manifest",
     )
     timeout_seconds: float = Field(default=120, gt=0, description="the whole stage")
     limits: DepsLimits = Field(default_factory=DepsLimits)

@@ -1,10 +1,14 @@
-"""The deps stage's rules: a vulnerable pinned dependency, and a requirement that is not pinned.
+"""The deps stage's rules: a vulnerable pin, an unpinned requirement, a dependency that cannot be
+audited, and a tree where no dependency was found.
 
 Vulnerabilities get one SARIF rule each (`MLS201/<id>`, built by the SARIF
-reporter from the finding); MLS201 here is their shared description. Things the
-stage could not audit (a malformed line, an include loop, a URL requirement, an
-unreachable service) are stage errors, not findings: they fail closed through
-the policy's `fail_on_scanner_error`.
+reporter from the finding); MLS201 here is their shared description. What the
+stage could not read (a malformed line, an include loop, an unreachable
+service) is a stage error, not a finding: it fails closed through the policy's
+`fail_on_scanner_error`. A dependency that was read but has nothing to look up
+(a git source, a conda package that is no PyPI project) is one MLS203 finding,
+as severe as the policy says, so one such line cannot turn a whole lock file
+into an error.
 """
 
 from __future__ import annotations
@@ -44,6 +48,35 @@ RULES: dict[str, Rule] = {
             "finding's severity, or `off`.",
             severity=Severity.medium,
             help_uri=DOCS + "#mls202-unpinned-requirement",
+        ),
+        Rule(
+            id="MLS203",
+            name="unaudited-dependency",
+            short="A declared dependency could not be audited",
+            full="The manifest declares a dependency that cannot be tied to a PyPI release, so no advisory was "
+            "looked up for it: its source is a git (or other VCS) repository or a URL that names no release, it is "
+            "a conda package that holds no PyPI project (one finding per environment file lists them, with the "
+            "name map used), or setup.py or pyproject.toml computes it at build time. The rest of the manifest is "
+            "audited as usual.",
+            help="Depend on a released version (`name==X`) where you can; review a git dependency at the commit "
+            "you pin. The policy's `deps.unaudited` (`deps.conda_unmapped` for conda packages) sets this finding's "
+            "severity, or `off`; a waiver by rule and path accepts one on purpose.",
+            severity=Severity.medium,
+            help_uri=DOCS + "#mls203-unaudited-dependency",
+        ),
+        Rule(
+            id="MLS204",
+            name="no-dependencies-found",
+            short="No declared dependency was found",
+            full="A scan of the whole tree found no file that declares Python dependencies (requirements and "
+            "constraints files, pyproject.toml, setup.py, setup.cfg, Pipfile, conda environment files, lock files, "
+            "or a requirements file that a Dockerfile, CI workflow or tox.ini installs), or the ones it found declare "
+            "none. If the project has dependencies, they live where the gate does not look, and none was audited.",
+            help="Commit the project's requirements or lock file, or point the policy's `deps.manifests` (file "
+            "names) or `deps.installers` (files that `pip install -r` them) at it. `deps.no_manifest: off` silences "
+            "this for a repository without Python dependencies.",
+            severity=Severity.low,
+            help_uri=DOCS + "#mls204-no-dependencies-found",
         ),
     )
 }

@@ -1,19 +1,22 @@
 """The severity of an advisory, from what its OSV record says, or "unknown".
 
-OSV records state severity two ways: a CVSS vector in `severity[]` (the base
-score is computed here, CVSS v3.0/v3.1 and v2, with the specifications' own
-formulas and rounding), or a word in `database_specific.severity` (GitHub's
-"MODERATE" and friends), at the record or the affected-package level. A CVSS
-v4 vector has no formula here, so such a record falls back to its word. When a
-record says nothing the severity is `None` and the policy's `unknown_severity`
-decides; an advisory is never silently treated as harmless.
+OSV records state severity two ways: a CVSS vector in `severity[]`, or a word in
+`database_specific.severity` (GitHub's "MODERATE" and friends), at the record or
+the affected-package level. CVSS v2, v3.0/v3.1 and v4.0 base scores and their
+qualitative ratings come from the `cvss` package (Red Hat's implementation of
+FIRST's specifications, v4 with FIRST's own lookup tables), not from formulas
+kept here. When a record states several vectors the newest CVSS version wins
+(v4 over v3 over v2), as NVD and GitHub show them. When a record says nothing
+the severity is `None` and the policy's `unknown_severity` decides; an advisory
+is never silently treated as harmless.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from cvss import CVSS2, CVSS3, CVSS4
+from cvss.exceptions import CVSSError
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel
 
@@ -29,24 +32,7 @@ class RecordSeverity(BaseModel):
     vector: str | None = None
 
 
-_V3 = {
-    "AV": {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2},
-    "AC": {"L": 0.77, "H": 0.44},
-    "UI": {"N": 0.85, "R": 0.62},
-    "C": {"H": 0.56, "L": 0.22, "N": 0.0},
-    "I": {"H": 0.56, "L": 0.22, "N": 0.0},
-    "A": {"H": 0.56, "L": 0.22, "N": 0.0},
-}
-_V3_PR = {"U": {"N": 0.85, "L": 0.62, "H": 0.27}, "C": {"N": 0.85, "L": 0.68, "H": 0.5}}
-_V2 = {
-    "AV": {"L": 0.395, "A": 0.646, "N": 1.0},
-    "AC": {"H": 0.35, "M": 0.61, "L": 0.71},
-    "Au": {"M": 0.45, "S": 0.56, "N": 0.704},
-    "C": {"N": 0.0, "P": 0.275, "C": 0.660},
-    "I": {"N": 0.0, "P": 0.275, "C": 0.660},
-    "A": {"N": 0.0, "P": 0.275, "C": 0.660},
-}
-_SOURCE_RANK = {"cvss_v2": 0, "cvss_v3": 1}
+_SOURCE_RANK = {"cvss_v2": 0, "cvss_v3": 1, "cvss_v4": 2}
 _WORDS = {
     "CRITICAL": Severity.critical,
     "HIGH": Severity.high,
@@ -58,96 +44,38 @@ _WORDS = {
 }
 
 
-def _metrics(vector: str) -> dict[str, str]:
-    parts = [p for p in vector.strip().split("/") if p]
-    out: dict[str, str] = {}
-    for part in parts:
-        key, sep, value = part.partition(":")
-        if not sep or key in out:
-            raise ValueError(f"malformed CVSS vector component {part!r}")
-        out[key] = value
-    return out
+def cvss_score(vector: str) -> tuple[str, float, Severity]:
+    """(source, base score, rating) of a CVSS v2, v3.x or v4.0 vector; raises ValueError when unusable.
 
-
-def _roundup_31(value: float) -> float:
-    """CVSS v3.1's Roundup: the smallest one-decimal number >= value, float-safe."""
-    as_int = round(value * 100_000)
-    if as_int % 10_000 == 0:
-        return as_int / 100_000.0
-    return (math.floor(as_int / 10_000) + 1) / 10.0
-
-
-def cvss3_base_score(vector: str) -> float:
-    """The base score of a `CVSS:3.x/...` vector; raises ValueError when malformed."""
-    m = _metrics(vector)
-    version = m.pop("CVSS", "")
-    if version not in ("3.0", "3.1"):
-        raise ValueError(f"not a CVSS v3 vector: {vector!r}")
+    The version is read from the vector (`CVSS:4.0/`, `CVSS:3.1/`, none for v2),
+    so a record that files a vector under the wrong `type` is still scored right.
+    """
+    text = vector.strip()
     try:
-        scope = m["S"]
-        weights = {k: _V3[k][m[k]] for k in _V3}
-        pr = _V3_PR[scope][m["PR"]]
-    except KeyError as exc:
-        raise ValueError(f"incomplete or invalid CVSS v3 vector {vector!r} ({exc})") from None
-    iss = 1 - (1 - weights["C"]) * (1 - weights["I"]) * (1 - weights["A"])
-    if scope == "U":
-        impact = 6.42 * iss
-    else:
-        impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15
-    exploitability = 8.22 * weights["AV"] * weights["AC"] * pr * weights["UI"]
-    if impact <= 0:
-        return 0.0
-    total = impact + exploitability if scope == "U" else 1.08 * (impact + exploitability)
-    if version == "3.0":
-        return math.ceil(min(total, 10) * 10) / 10
-    return _roundup_31(min(total, 10))
-
-
-def cvss2_base_score(vector: str) -> float:
-    """The base score of a CVSS v2 vector (`AV:N/AC:L/Au:N/C:P/I:P/A:P`)."""
-    m = _metrics(vector.removeprefix("(").removesuffix(")"))
-    m.pop("CVSS", None)
-    try:
-        w = {k: _V2[k][m[k]] for k in _V2}
-    except KeyError as exc:
-        raise ValueError(f"incomplete or invalid CVSS v2 vector {vector!r} ({exc})") from None
-    impact = 10.41 * (1 - (1 - w["C"]) * (1 - w["I"]) * (1 - w["A"]))
-    exploitability = 20 * w["AV"] * w["AC"] * w["Au"]
-    f_impact = 0.0 if impact == 0 else 1.176
-    return round(((0.6 * impact) + (0.4 * exploitability) - 1.5) * f_impact + 1e-9, 1)
-
-
-def from_score(score: float, cvss2: bool = False) -> Severity:
-    """The qualitative rating of a base score (v3 scale; NVD's scale for v2)."""
-    if score <= 0:
-        return Severity.info
-    if cvss2:
-        return Severity.high if score >= 7 else Severity.medium if score >= 4 else Severity.low
-    if score >= 9:
-        return Severity.critical
-    if score >= 7:
-        return Severity.high
-    if score >= 4:
-        return Severity.medium
-    return Severity.low
+        if text.startswith("CVSS:4."):
+            v4 = CVSS4(text)
+            return "cvss_v4", float(v4.base_score), _WORDS[v4.severity.upper()]
+        if text.startswith("CVSS:3."):
+            v3 = CVSS3(text)
+            return "cvss_v3", float(v3.base_score), _WORDS[v3.severities()[0].upper()]
+        v2 = CVSS2(text.removeprefix("(").removesuffix(")"))
+        return "cvss_v2", float(v2.base_score), _WORDS[v2.severities()[0].upper()]
+    except (CVSSError, KeyError, ValueError, TypeError, AttributeError, RuntimeError, ArithmeticError) as exc:
+        raise ValueError(f"unusable CVSS vector {vector[:200]!r}: {exc}") from None
 
 
 def _from_vectors(entries: list[dict[str, Any]]) -> RecordSeverity | None:
     best: RecordSeverity | None = None
     for entry in entries:
-        kind, score = str(entry.get("type", "")), str(entry.get("score", "")).strip()
+        if not str(entry.get("type", "")).startswith("CVSS_V"):
+            continue
+        vector = str(entry.get("score", ""))
         try:
-            if kind == "CVSS_V3":
-                value = cvss3_base_score(score)
-                found = RecordSeverity(severity=from_score(value), source="cvss_v3", score=value, vector=score)
-            elif kind == "CVSS_V2":
-                value = cvss2_base_score(score)
-                found = RecordSeverity(severity=from_score(value, cvss2=True), source="cvss_v2", score=value, vector=score)
-            else:
-                continue
+            source, score, rating = cvss_score(vector)
         except ValueError:
             continue
-        # v3 beats v2 when both are given; between equals the higher score wins.
+        found = RecordSeverity(severity=rating, source=source, score=score, vector=vector.strip())
+        # The newest CVSS version wins; between equals, the higher score.
         if best is None or (_SOURCE_RANK[found.source], found.score or 0) > (_SOURCE_RANK[best.source], best.score or 0):
             best = found
     return best

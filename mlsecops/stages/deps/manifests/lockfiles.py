@@ -3,7 +3,8 @@
 A lock file already names every package at one version, so nothing is
 resolved: each locked package from an index is a pin, a package from a local
 directory is the project itself, and one from git or an unnamed URL cannot be
-tied to a release and is a problem. pylock.toml (PEP 751) is read by pip-audit's
+tied to a release and is one "not audited" entry: the other locked packages are
+audited as usual. pylock.toml (PEP 751) is read by pip-audit's
 own `PyLockSource`; the other formats are read here with `tomllib`/`json`. A
 file that does not parse is a problem naming the file (and the line when the
 parser gives one), never an empty, clean lock.
@@ -22,7 +23,7 @@ from pip_audit._service import ResolvedDependency, SkippedDependency
 
 from mlsecops.stages.deps.manifests import locate
 from mlsecops.stages.deps.manifests.interface import ManifestError, ParsedManifest, Pin, Problem
-from mlsecops.stages.deps.manifests.pins import Entry, spec_entry, url_entry
+from mlsecops.stages.deps.manifests.pins import Entry, source_entry, spec_entry, url_entry
 from mlsecops.stages.deps.manifests.pyproject import load_toml
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 
@@ -66,7 +67,7 @@ def parse_uv(rel: str, reader: ManifestReader) -> ParsedManifest:
         elif any(k in source for k in ("editable", "virtual", "directory", "path")):
             out.local += 1
         elif "git" in source:
-            out.problems.append(Problem(path=rel, line=line, message=f"{name}: a git source cannot be tied to a release: not audited"))
+            out.add(source_entry(name, "git", str(source["git"]), rel, line, f"{name} @ git+{source['git']}"))
         elif "url" in source and "registry" not in source:
             out.add(url_entry(name, str(source["url"]), rel, line, f"{name} @ {source['url']}", "lock"))
         else:
@@ -84,7 +85,8 @@ def parse_poetry(rel: str, reader: ManifestReader) -> ParsedManifest:
         elif kind in ("directory", "file"):
             out.local += 1
         elif kind == "git":
-            out.problems.append(Problem(path=rel, line=line, message=f"{name}: a git source cannot be tied to a release: not audited"))
+            url = str(source.get("url", ""))
+            out.add(source_entry(name, "git", url, rel, line, f"{name} @ git+{url}"))
         elif kind == "url":
             out.add(url_entry(name, str(source.get("url", "")), rel, line, f"{name} @ {source.get('url')}", "lock"))
         else:
@@ -112,8 +114,9 @@ def parse_pipfile_lock(rel: str, reader: ManifestReader) -> ParsedManifest:
             line = index.json_key_line(name, start) or start
             if not isinstance(spec, dict):
                 out.problems.append(Problem(path=rel, line=line, message=f"{name}: unreadable entry: not audited"))
-            elif "git" in spec or "hg" in spec or "svn" in spec:
-                out.problems.append(Problem(path=rel, line=line, message=f"{name}: a VCS source cannot be tied to a release: not audited"))
+            elif any(k in spec for k in ("git", "hg", "svn", "bzr")):
+                kind = next(k for k in ("git", "hg", "svn", "bzr") if k in spec)
+                out.add(source_entry(name, kind, str(spec[kind]), rel, line, f"{name} @ {kind}+{spec[kind]}"))
             elif "path" in spec:
                 out.local += 1
             elif "file" in spec:
@@ -143,7 +146,14 @@ def parse_pylock(rel: str, reader: ManifestReader) -> ParsedManifest:
             out.pins.append(Pin(name=dep.name, version=str(dep.version), path=rel, line=line, text=f"{dep.name}=={dep.version}", origin="lock"))
         elif "directory" in pkg:
             out.local += 1
+        elif isinstance(dep, SkippedDependency) and isinstance(pkg.get("vcs"), dict):
+            vcs = pkg["vcs"]
+            kind = str(vcs.get("type", "vcs"))
+            where = str(vcs.get("url") or vcs.get("path") or "")
+            out.add(source_entry(dep.name, kind, where, rel, line, f"{dep.name} @ {kind}+{where}"))
+        elif isinstance(dep, SkippedDependency) and isinstance(pkg.get("archive"), dict):
+            where = str(pkg["archive"].get("url") or pkg["archive"].get("path") or "")
+            out.add(url_entry(dep.name, where, rel, line, f"{dep.name} @ {where}", "lock"))
         elif isinstance(dep, SkippedDependency):
-            kind = "a VCS source" if "vcs" in pkg else "a package without a version"
-            out.problems.append(Problem(path=rel, line=line, message=f"{dep.name}: {kind} cannot be tied to a release ({dep.skip_reason}): not audited"))
+            out.problems.append(Problem(path=rel, line=line, message=f"{dep.name}: a package without a version cannot be tied to a release ({dep.skip_reason}): not audited"))
     return out

@@ -16,6 +16,8 @@ since constraining is what such a file is for.
 from __future__ import annotations
 
 import posixpath
+import tempfile
+from pathlib import Path
 from typing import NamedTuple
 
 from pip_requirements_parser import (
@@ -43,9 +45,45 @@ def parse(rel: str, reader: ManifestReader, max_depth: int, max_entries: int = 1
     return out
 
 
+def parse_lines(rel: str, lines: list[tuple[int, str]], reader: ManifestReader, max_depth: int,
+                max_entries: int = 10_000) -> ParsedManifest:
+    """Requirement lines kept inside another file (a conda environment's `pip:` list), read as if
+    they were a requirements file at `rel`: each at its own line number, includes relative to `rel`."""
+    out = ParsedManifest(path=rel, kind="requirements")
+    limits = _Limits(max_depth=max_depth, max_entries=max_entries)
+    if len(lines) > max_entries:
+        raise ManifestError(rel, f"{len(lines)} pip requirements, over the limit of {max_entries} (deps.limits.max_packages): not audited")
+    with tempfile.TemporaryDirectory(prefix="mlsecops-pip-") as tmp:
+        source = Path(tmp) / "requirements.txt"
+        source.write_text("".join(text.replace("\r", " ").replace("\n", " ").rstrip("\\ ") + "\n" for _, text in lines), encoding="utf-8")
+        items = _parse_file(rel, source)
+    for item in items:  # back from the temporary file's lines to the lines they are written on
+        holder = getattr(item, "requirement_line", None) or item
+        number = getattr(holder, "line_number", None)
+        if isinstance(number, int) and 1 <= number <= len(lines):
+            holder.line_number = lines[number - 1][0]
+    _walk(rel, reader, out, stack=[], seen=set(), constraint=False, limits=limits, items=items)
+    out.files.remove(rel)  # `rel` itself is read by its own parser
+    return out
+
+
+def include(out: ParsedManifest, rel: str, line: int | None, target: str, reader: ManifestReader, max_depth: int,
+            max_entries: int = 10_000) -> None:
+    """Read the requirements file `target` named in `rel` (a pyproject or setup.cfg `file:` reference) into `out`."""
+    limits = _Limits(max_depth=max_depth, max_entries=max_entries)
+    _include(rel, line, target, reader, out, stack=[rel], seen={rel}, constraint=False, limits=limits)
+
+
 class _Limits(NamedTuple):
     max_depth: int
     max_entries: int
+
+
+def _parse_file(rel: str, source: Path) -> list[object]:
+    try:
+        return list(RequirementsFile.parse(filename=str(source), include_nested=False))
+    except Exception as exc:  # noqa: BLE001 - the parser raises bare Exceptions on odd input
+        raise ManifestError(rel, f"cannot parse {rel}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
 
 def _lines(rel: str, reader: ManifestReader, max_entries: int) -> list[object]:
@@ -54,11 +92,7 @@ def _lines(rel: str, reader: ManifestReader, max_entries: int) -> list[object]:
     if candidates > max_entries:
         raise ManifestError(rel, f"{rel} has about {candidates} requirements, over the limit of {max_entries} "
                                  "(deps.limits.max_packages): not audited")
-    source = reader.source(rel)
-    try:
-        return list(RequirementsFile.parse(filename=str(source), include_nested=False))
-    except Exception as exc:  # noqa: BLE001 - the parser raises bare Exceptions on odd input
-        raise ManifestError(rel, f"cannot parse {rel}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    return _parse_file(rel, reader.source(rel))
 
 
 def _walk(
@@ -69,8 +103,9 @@ def _walk(
     seen: set[str],
     constraint: bool,
     limits: _Limits,
+    items: list[object] | None = None,
 ) -> None:
-    items = _lines(rel, reader, limits.max_entries)
+    items = _lines(rel, reader, limits.max_entries) if items is None else items
     out.files.append(rel)
     seen.add(rel)
     stack = [*stack, rel]

@@ -1,78 +1,83 @@
 """Which parser reads which manifest, and which pins settle a manifest's unpinned requirements.
 
-The format follows the file name (`pyproject.toml`, `uv.lock`, ...; anything
-else the policy's globs select is read as a requirements file). An unpinned
-requirement is not always a problem: a constraints file in the same include
-tree, or the lock file a tool compiled from the manifest (`requirements.txt`
-next to `requirements.in`, `uv.lock`/`poetry.lock`/`pylock.toml` next to
-`pyproject.toml`) may pin it. Then the audit checks that pin, at the lock's
-line, and only a requirement nothing pins is reported as unpinned.
+The format follows the file name (see kinds.py; anything else the policy's
+globs select is read as a requirements file). An unpinned requirement is not
+always a problem: a constraints file in the same include tree, or the lock file
+a tool compiled from the manifest (`requirements.txt` next to `requirements.in`,
+any lock whose pip-compile/uv annotations name the `.in`, `uv.lock`/
+`poetry.lock`/`pylock.toml` next to `pyproject.toml`, `Pipfile.lock` next to
+`Pipfile`) may pin it. Then the audit checks that pin, at the lock's line, and
+only a requirement nothing pins is reported as unpinned.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
 from collections.abc import Callable
 
 from packaging.utils import canonicalize_name
 
-from mlsecops.stages.deps.manifests import lockfiles, pyproject, requirements
+from mlsecops.stages.deps.manifests import conda, conda_names, lockfiles, pipfile, pyproject, requirements, setup_cfg, setup_py
+from mlsecops.stages.deps.manifests.conda_names import CondaNames
 from mlsecops.stages.deps.manifests.interface import ManifestError, ParsedManifest, Pin, Unpinned
+from mlsecops.stages.deps.manifests.kinds import kind_of
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 
-_PYLOCK = re.compile(r"^pylock(\.[^./]+)?\.toml$")
-_LOCKS_OF_PYPROJECT = ("uv.lock", "poetry.lock", "pylock.toml")
-
-Parser = Callable[[str, ManifestReader], ParsedManifest]
+_LOCKS = {"pyproject": ("uv.lock", "poetry.lock", "pylock.toml"), "Pipfile": ("Pipfile.lock",)}
 
 
-def kind_of(rel: str) -> str:
-    name = posixpath.basename(rel)
-    if name == "pyproject.toml":
-        return "pyproject"
-    if _PYLOCK.match(name):
-        return "pylock.toml"
-    if name in ("uv.lock", "poetry.lock", "Pipfile.lock"):
-        return name
-    return "requirements"
+def parse(rel: str, reader: ManifestReader, max_depth: int, max_entries: int = 10_000,
+          names: CondaNames | None = None) -> ParsedManifest:
+    """Parse one manifest; raises ManifestError when it cannot be read at all.
 
-
-def parse(rel: str, reader: ManifestReader, max_depth: int, max_entries: int = 10_000) -> ParsedManifest:
-    """Parse one manifest; raises ManifestError when it cannot be read at all."""
+    `names` is the conda-to-PyPI map for environment files (loaded when needed).
+    """
     kind = kind_of(rel)
-    parsers: dict[str, Parser] = {
-        "pyproject": pyproject.parse,
-        "pylock.toml": lockfiles.parse_pylock,
-        "uv.lock": lockfiles.parse_uv,
-        "poetry.lock": lockfiles.parse_poetry,
-        "Pipfile.lock": lockfiles.parse_pipfile_lock,
+    parsers: dict[str, Callable[[], ParsedManifest]] = {
+        "requirements": lambda: requirements.parse(rel, reader, max_depth, max_entries),
+        "pyproject": lambda: pyproject.parse(rel, reader, max_depth, max_entries),
+        "setup.py": lambda: setup_py.parse(rel, reader, max_entries),
+        "setup.cfg": lambda: setup_cfg.parse(rel, reader, max_depth, max_entries),
+        "Pipfile": lambda: pipfile.parse(rel, reader, max_entries),
+        "conda": lambda: conda.parse(rel, reader, names or conda_names.load(), max_depth, max_entries),
+        "pylock.toml": lambda: lockfiles.parse_pylock(rel, reader),
+        "uv.lock": lambda: lockfiles.parse_uv(rel, reader),
+        "poetry.lock": lambda: lockfiles.parse_poetry(rel, reader),
+        "Pipfile.lock": lambda: lockfiles.parse_pipfile_lock(rel, reader),
     }
-    if kind == "requirements":
-        return requirements.parse(rel, reader, max_depth, max_entries)
-    return parsers[kind](rel, reader)
+    return parsers[kind]()
 
 
-def _companion_paths(parsed: ParsedManifest, reader: ManifestReader) -> list[str]:
-    if parsed.kind == "pyproject":
-        return [reader.sibling(parsed.path, name) for name in _LOCKS_OF_PYPROJECT]
-    if parsed.kind == "requirements" and parsed.path.endswith(".in"):
-        return [parsed.path[: -len(".in")] + ".txt"]
+def _companion_paths(parsed: ParsedManifest, reader: ManifestReader, compiled: dict[str, list[str]]) -> list[str]:
+    if parsed.kind in _LOCKS:
+        return [reader.sibling(parsed.path, name) for name in _LOCKS[parsed.kind]]
+    if parsed.kind == "requirements":
+        paths = [parsed.path[: -len(".in")] + ".txt"] if parsed.path.endswith(".in") else []
+        return paths + [p for p in compiled.get(parsed.path, []) if p not in paths]
     return []
 
 
-def companion(parsed: ParsedManifest, reader: ManifestReader, max_depth: int, max_entries: int = 10_000) -> ParsedManifest | None:
-    """The lock compiled from this manifest, if there is one that parses."""
+def companion(parsed: ParsedManifest, reader: ManifestReader, max_depth: int, max_entries: int = 10_000,
+              compiled: dict[str, list[str]] | None = None) -> ParsedManifest | None:
+    """The lock(s) compiled from this manifest, merged, if there are any that parse.
+
+    `compiled` maps a source (`requirements.in`) to the locks whose pip-compile
+    or uv annotations say they were compiled from it.
+    """
     if not parsed.unpinned:
         return None
-    for rel in _companion_paths(parsed, reader):
-        if not reader.exists(rel):
+    found: ParsedManifest | None = None
+    for rel in _companion_paths(parsed, reader, compiled or {}):
+        if rel == parsed.path or not reader.exists(rel):
             continue
         try:
-            return parse(rel, reader, max_depth, max_entries)
+            lock = parse(rel, reader, max_depth, max_entries)
         except ManifestError:
-            return None  # an unreadable lock settles nothing; it is reported when audited itself
-    return None
+            continue  # an unreadable lock settles nothing; it is reported when audited itself
+        if found is None:
+            found = lock
+        else:
+            found.merge(lock)
+    return found
 
 
 def settle(parsed: ParsedManifest, lock: ParsedManifest | None) -> tuple[list[Pin], list[Unpinned]]:
