@@ -97,3 +97,17 @@ def test_judge_uses_the_findings_own_stage() -> None:
     assert status == {"MLS001": Status.blocking, "MLS201": Status.advisory}
     assert list(v.stages) == ["deps", "gate"]
     assert [r["automationDetails"]["id"] for r in sarif.render(v)["runs"]] == ["mlsecops/deps/", "mlsecops/gate/"]
+
+
+def test_the_comment_shows_the_whole_policy_change(tmp_path: Path) -> None:
+    repo, base, head = _repo(tmp_path, head_policy=LOOSER + "waivers:\n  - {rule: MLS101, path: 'a/[x](y)', reason: r, expires: 2099-01-01}\n")
+    md = tmp_path / "c.md"
+    from tests.conftest import run_cli
+
+    proc = run_cli("scan", str(repo), "--base", base, "--head", head, "--stages", "models", "--markdown", str(md),
+                   "--sarif", str(tmp_path / "s.sarif"), "--no-cache", "-q")
+    assert proc.returncode == 1, proc.stderr
+    text = md.read_text()
+    assert "| gate |" in text and "### Policy change" in text
+    assert "- loosens: models\\.fail\\_on: high → never \\(line 4\\)" in text
+    assert "](y)" not in text  # the PR's strings cannot make links
