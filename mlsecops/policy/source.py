@@ -161,7 +161,7 @@ def change_findings(policy: Policy, display: str, note: str, verb: str = "edits"
         return []
     if change is None:
         change = _unknown("the proposed version could not be read, so what it changes is not known")
-    loosening, tightening = change.loosening, change.tightening
+    loosening, tightening = _in_file_order(change.loosening), _in_file_order(change.tightening)
     parts = []
     if loosening:
         parts.append(f"This change to {display} would loosen the gate ({len(loosening)}): " + _summary(loosening) + ".")
@@ -190,6 +190,10 @@ def change_findings(policy: Policy, display: str, note: str, verb: str = "edits"
             properties={"loosens": len(loosening), "tightens": len(tightening)},
         )
     ]
+
+
+def _in_file_order(changes: list[Change]) -> list[Change]:
+    return sorted(changes, key=lambda c: (c.line is None, c.line or 0))
 
 
 def _summary(changes: list[Change]) -> str:
