@@ -79,6 +79,8 @@ def _import_glob(pattern: str) -> str | None:
         compile_globs([pattern], dots_in_name=False)
     except re.error as exc:
         return f"does not compile: {exc.msg}"
+    except (ValueError, OverflowError, RecursionError) as exc:
+        return f"does not compile: {exc}"
     return None
 
 
