@@ -26,6 +26,7 @@ from mlsecops.policy.common import SeverityOrOff, Threshold, blocks
 from mlsecops.policy.model import Policy
 
 Direction = Literal["loosens", "tightens", "unknown"]
+WHOLE_FILE = "(the whole file)"
 Loc = tuple[str | int, ...]
 
 
@@ -37,6 +38,8 @@ class Change(BaseModel):
     line: int | None = None
 
     def text(self) -> str:
+        if self.field == WHOLE_FILE:
+            return self.after
         if self.before and self.after:
             what = f"{self.before} → {self.after}"
         elif self.after:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlsecops.changes import git
 from mlsecops.findings import Finding, Severity, Stage, fingerprint
-from mlsecops.policy.diff import Change, PolicyDiff, diff
+from mlsecops.policy.diff import WHOLE_FILE, Change, PolicyDiff, diff
 from mlsecops.policy.loader import MAX_POLICY_BYTES, PolicyError, PolicyProblem, load_policy, load_policy_text, parse_policy_text
 from mlsecops.policy.model import Policy
 
@@ -146,7 +146,7 @@ def compare(in_force: Policy, proposed: bytes | None, display: str, explicit: bo
 
 
 def _unknown(why: str) -> PolicyDiff:
-    return PolicyDiff(changes=[Change(field="(the whole file)", direction="unknown", after=why)])
+    return PolicyDiff(changes=[Change(field=WHOLE_FILE, direction="unknown", after=why)])
 
 
 _SHOWN = 5
@@ -164,7 +164,8 @@ def change_findings(policy: Policy, display: str, note: str, verb: str = "edits"
     loosening, tightening = _in_file_order(change.loosening), _in_file_order(change.tightening)
     parts = []
     if loosening:
-        parts.append(f"This change to {display} would loosen the gate ({len(loosening)}): " + _summary(loosening) + ".")
+        how = "would" if any(c.direction == "loosens" for c in loosening) else "may"
+        parts.append(f"This change to {display} {how} loosen the gate ({len(loosening)}): " + _summary(loosening) + ".")
     if tightening:
         lead = "It would tighten it" if loosening else f"This change to {display} would tighten the gate"
         parts.append(f"{lead} ({len(tightening)}): " + _summary(tightening) + ".")
