@@ -50,12 +50,22 @@ _SECURITY_SEVERITY = {
 
 
 class Stage(str, Enum):
+    """Who judges a finding. `gate` is the gate's own checks (a policy change, a model that was
+    not fetched): never selected with --stages, always reported, judged by `gate.fail_on`."""
+
     deps = "deps"
     models = "models"
     fuzz = "fuzz"
+    gate = "gate"
 
 
 STAGE_ORDER = (Stage.deps, Stage.models, Stage.fuzz)
+"""The stages --stages selects, in run order."""
+
+
+def report_order(stage: Stage) -> int:
+    """Where a stage's findings and SARIF run go in a report: the runnable stages, then the gate."""
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
 
 
 class Finding(BaseModel):

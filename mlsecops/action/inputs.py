@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from mlsecops.findings import Stage
+from mlsecops.findings import STAGE_ORDER, Stage
 
 TRUE = {"true", "yes", "1", "on"}
 FALSE = {"false", "no", "0", "off"}
@@ -51,7 +51,7 @@ class ActionInputs(BaseModel):
             names = [s.strip().lower() for s in value.split(",") if s.strip()]
             if not names:
                 raise ValueError("no stage given; use a comma list of deps,models,fuzz")
-            unknown = [n for n in names if n not in {s.value for s in Stage}]
+            unknown = [n for n in names if n not in {s.value for s in STAGE_ORDER}]
             if unknown:
                 raise ValueError(f"unknown stage {unknown[0]!r}; use a comma list of deps,models,fuzz")
             return list(dict.fromkeys(names))
