@@ -94,7 +94,7 @@ class DepsPolicy(Strict):
         ],
         description="globs of the dependency manifests to audit",
     )
-    installers: list[str] = Field(
+    installers: PathGlobs = Field(
         default_factory=lambda: [
             "**/Dockerfile",
             "**/Dockerfile.*",
