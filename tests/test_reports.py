@@ -15,6 +15,7 @@ from mlsecops.policy.loader import load_policy_text
 from mlsecops.reporters import console, json_report, markdown, sarif
 from mlsecops.verdict import Verdict
 from tests.conftest import SARIF_SCHEMA
+from tests.rendering import github_render, links, ragged_tables, untrusted_links
 
 HOSTILE = "models/evil\n::error::pwned|<img src=x onerror=alert(1)>`@octocat` \x1b[31mred\x1b[0m [x](http://e.vil) %0A.pkl"
 
@@ -100,10 +101,10 @@ def test_markdown_comment_neutralises_hostile_names() -> None:
     assert text.startswith(markdown.MARKER)
     assert "<img" not in text and "\x1b" not in text  # HTML escaped, ANSI stripped
     assert "@octocat" not in text  # never a live mention
-    assert "http://e.vil" not in text and "](http" not in text  # no live link
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "evil" in line]
-    assert rows and all(line.count("|") - line.count("\\|") == 6 for line in rows)  # nothing splits a row
-    assert "Waived findings (1)" in text and "2030-01-01" in text
+    html = github_render().to_html(text)
+    assert "e.vil" not in " ".join(links(html)) and not untrusted_links(html)  # no live link but ours
+    assert "evil" in html and not ragged_tables(html)  # nothing splits a row
+    assert "Waived by the policy (1)" in text and "2030-01-01" in text
     assert "mlsecops scan ." in text
 
 
@@ -111,7 +112,7 @@ def test_comment_stays_under_githubs_limit_with_thousands_of_findings() -> None:
     v = verdict(n_models=6000)
     text = markdown.render(v, report_url="https://ci.example/run/1")
     assert len(text) <= markdown.COMMENT_LIMIT
-    assert "more in the [full report](https://ci.example/run/1)" in text
+    assert re.search(r"more \w+ in the \[full report\]\(https://ci\.example/run/1\)", text)
 
 
 def test_console_output_strips_escapes() -> None:
