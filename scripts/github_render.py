@@ -93,4 +93,4 @@ def screenshot(markdown: str, png: Path, timeout: float = 120) -> int:
 
 def text_of(markdown: str) -> str:
     """What a reader sees (tags stripped, entities decoded): for assertions on rendered text."""
-    return html.unescape(re.sub(r"<[^>]+>", "", to_html(markdown)))
+    return html.unescape(re.sub(r"<[^>]+>", "", to_html(markdown))).strip()
