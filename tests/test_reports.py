@@ -118,3 +118,34 @@ def test_comment_stays_under_githubs_limit_with_thousands_of_findings() -> None:
 def test_console_output_strips_escapes() -> None:
     out = console.render(verdict())
     assert "\x1b" not in out and "verdict: FAIL" in out
+
+
+def test_console_reads_well_at_80_columns_with_fix_versions() -> None:
+    from mlsecops.findings import StageNote
+
+    v = verdict()
+    v.notes.append(StageNote(stage=Stage.fuzz, path="m/" + "long" * 40 + ".safetensors", message="x " * 300))
+    out = console.render(v)
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= console.WIDTH, max(lines, key=len)
+    assert any("-> jinja2==2.10.1" in line for line in lines)  # the release that fixes it, in the blocking list
+    assert "BLOCKING  fix 1 model file and 2 dependencies" in out and "verdict: FAIL" in out
+
+
+def test_console_colour_follows_no_color_force_color_and_the_terminal() -> None:
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert console.color_wanted(Tty(), {}) is True
+    assert console.color_wanted(Tty(), {"NO_COLOR": "1"}) is False
+    assert console.color_wanted(Tty(), {"NO_COLOR": "1", "FORCE_COLOR": "1"}) is False  # NO_COLOR wins
+    assert console.color_wanted(io.StringIO(), {}) is False  # a pipe or a file
+    assert console.color_wanted(io.StringIO(), {"FORCE_COLOR": "1"}) is True
+    assert console.color_wanted(io.StringIO(), {"FORCE_COLOR": "0"}) is False
+    assert console.color_wanted(Tty(), {"TERM": "dumb"}) is False
+    plain_out, colour = console.render(verdict()), console.render(verdict(), color=True)
+    assert "\x1b" not in plain_out and "\x1b[31;1mBLOCKING" in colour
+    assert "\x1b[31mred" not in colour and "red [x]" in colour  # the hostile name's own escapes are gone

@@ -83,6 +83,23 @@ def _rule(f: JudgedFinding) -> Ref:
     return Ref(text=f.rule_id.split("/", 1)[0], url=links.rule_doc(f.rule_id))
 
 
+def _lowest_clearing(items: list[JudgedFinding]) -> str | None:
+    """Without the stage's minimal safe upgrade: the highest of each advisory's first fixed
+    release (None when one advisory has no fix, or a version does not parse)."""
+    from packaging.version import InvalidVersion, Version
+
+    firsts = []
+    for f in items:
+        try:
+            fixes = sorted(Version(v) for v in f.fix_versions)
+        except InvalidVersion:
+            return None
+        if not fixes:
+            return None
+        firsts.append(fixes[0])
+    return str(max(firsts)) if firsts else None
+
+
 def dep_rows(findings: list[JudgedFinding], files: links.FileLinks) -> list[DepRow]:
     """Vulnerabilities grouped by package and pinned version, worst first."""
     groups: dict[tuple[str, str], list[JudgedFinding]] = {}
@@ -91,7 +108,7 @@ def dep_rows(findings: list[JudgedFinding], files: links.FileLinks) -> list[DepR
     rows = []
     for (pkg, version), items in groups.items():
         first = items[0]
-        safe = first.properties.get("safe_version")
+        safe = first.properties.get("safe_version") or _lowest_clearing(items)
         where = {(f.path, f.line): Ref(text=f"{f.path}:{f.line}" if f.line else f.path, url=files.file(f.path, f.line))
                  for f in items}
         ids = {f.vuln_id: Ref(text=f.vuln_id, url=links.advisory(f.vuln_id)) for f in items if f.vuln_id}
