@@ -120,11 +120,13 @@ def render(
     repo_url: str | None = None,
     resolved: bool = False,
     max_rows: int = DEFAULT_ROWS,
+    notice: str = "",
 ) -> str:
     """Render, shrinking the lists until the text fits `limit` characters.
 
     `repo_url` (`https://github.com/owner/name`) turns file names into links at the head
-    commit; `resolved` says an earlier comment reported problems that are gone now.
+    commit; `resolved` says an earlier comment reported problems that are gone now; `notice`
+    is a warning shown under the title (the fork-safe poster's, escaped like everything else).
     """
     tmpl = environment().get_template(template)
     files = links.FileLinks(repo_url=repo_url, head=verdict.head, prefix=verdict.uri_prefix)
@@ -135,7 +137,7 @@ def render(
             report_url = None
     text = ""
     for rows in [r for r in _ROW_STEPS if r <= max_rows] or [0]:
-        text = tmpl.render(**_context(verdict, rows, report_url, policy_arg, files, resolved))
+        text = tmpl.render(**_context(verdict, rows, report_url, policy_arg, files, resolved), notice=notice)
         if len(text) <= limit:
             return text
     return text[: limit - 200] + "\n\n… (truncated: the report is too long for a comment)\n"
