@@ -129,6 +129,7 @@ def test_every_rule_link_points_at_an_existing_heading() -> None:
     assert links.advisory("x](https://evil)") is None
     files = links.FileLinks(repo_url=REPO_URL, head="b" * 40, prefix="svc")
     assert files.file("a b/(x).txt", 3) == f"{REPO_URL}/blob/{'b' * 40}/svc/a%20b/%28x%29.txt#L3"
+    assert files.file("m/\udcff.pkl").endswith("/svc/m/%FF.pkl")  # a non-UTF-8 name: its own bytes
     assert links.FileLinks(repo_url=REPO_URL, head="main").file("x") is None  # only at a commit
     assert links.FileLinks(repo_url="javascript:alert(1)//x/y", head="b" * 40).file("x") is None
 

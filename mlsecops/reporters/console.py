@@ -128,10 +128,9 @@ def render(verdict: Verdict, color: bool = False) -> str:
             lines += _wrap(f"{e.stage.value}: {e.path + ': ' if e.path else ''}{e.message}", "  ", 400)
     colour = {"pass": "green", "fail": "red", "error": "red"}[verdict.verdict]
     summary = (f"verdict: {verdict.verdict.upper()} ({verdict.count(Status.blocking)} blocking, "
-               f"{verdict.count(Status.advisory)} advisory, {waived} waived, {len(verdict.errors)} error(s)); "
-               f"policy {plain(verdict.policy, 120)}")
-    wrapped = textwrap.wrap(summary, WIDTH, subsequent_indent="  ")
-    lines += ["", paint(wrapped[0], colour, "bold"), *wrapped[1:]]
+               f"{verdict.count(Status.advisory)} advisory, {waived} waived, {len(verdict.errors)} error(s))")
+    lines += ["", paint(summary, colour, "bold"),
+              *textwrap.wrap(f"policy {plain(verdict.policy, 200)}", WIDTH, subsequent_indent="  ", break_on_hyphens=False)]
     return inert_log("\n".join(lines))
 
 

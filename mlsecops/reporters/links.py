@@ -74,7 +74,8 @@ class FileLinks(BaseModel):
         if not self.usable() or not path:
             return None
         full = f"{self.prefix.strip('/')}/{path}" if self.prefix.strip("/") else path
-        url = f"{self.repo_url}/blob/{self.head}/{quote(full, safe='/')}"
+        # A name that is not UTF-8 reaches us with lone surrogates: its original bytes, percent-encoded.
+        url = f"{self.repo_url}/blob/{self.head}/{quote(full, safe='/', errors='surrogateescape')}"
         return url + (f"#L{int(line)}" if line and line > 1 else "")
 
 

@@ -137,7 +137,8 @@ def render(
             report_url = None
     text = ""
     for rows in [r for r in _ROW_STEPS if r <= max_rows] or [0]:
-        text = tmpl.render(**_context(verdict, rows, report_url, policy_arg, files, resolved), notice=notice)
+        text = str(escape.unicode_safe(tmpl.render(**_context(verdict, rows, report_url, policy_arg, files, resolved),
+                                                   notice=notice)))
         if len(text) <= limit:
             return text
     return text[: limit - 200] + "\n\n… (truncated: the report is too long for a comment)\n"
