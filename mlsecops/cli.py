@@ -189,7 +189,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         except ChangesetError as exc:
             print(f"mlsecops: {exc}", file=sys.stderr)
             return EXIT_ERROR
-        console.write(verdict)
+        console.write(verdict, color=console.color_wanted(sys.stdout, os.environ))
         problems = write_reports(verdict, context, args.policy)
         for p in problems:
             print(f"mlsecops: {p}", file=sys.stderr)

@@ -111,10 +111,24 @@ class StageError(BaseModel):
     message: str
 
 
+class StageNote(BaseModel):
+    """Worth a reader's attention, but neither a finding nor an error: a fuzz crash that its
+    replay did not reproduce, a file an optional loader that is not installed could not fuzz.
+    Notes never change the verdict; they keep the gate from going quiet about them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage
+    path: str = ""
+    message: str
+    evidence: list[str] = Field(default_factory=list)
+
+
 class StageResult(BaseModel):
-    """What one stage hands to the policy: findings, errors and its counters."""
+    """What one stage hands to the policy: findings, errors, notes and its counters."""
 
     stage: Stage
     findings: list[Finding] = Field(default_factory=list)
     errors: list[StageError] = Field(default_factory=list)
+    notes: list[StageNote] = Field(default_factory=list)
     stats: dict[str, int | float] = Field(default_factory=dict)

@@ -73,6 +73,7 @@ def scan(context: Context) -> tuple[Verdict, Changeset]:
     changeset = build_changeset(context)
     results = run_stages(changeset, context)
     verdict = judge(results, context.policy, context.today, context.policy_source)
+    verdict.notes = [n for r in results for n in r.notes]
     verdict.mode = changeset.mode
     verdict.base = changeset.base
     verdict.head = changeset.head

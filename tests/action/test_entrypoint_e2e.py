@@ -169,7 +169,8 @@ def test_malicious_pickle_fails_and_clean_head_passes(tmp_path: Path) -> None:
         assert good.code == 0, good.stdout + good.stderr
         assert good.outputs["verdict"] == "pass"
         bots = [c for c in gh.comments if c["user"]["type"] == "Bot"]
-        assert len(bots) == 1 and "passed" in bots[0]["body"]
+        # One comment, updated in place: the earlier "blocked" turns into "resolved".
+        assert len(bots) == 1 and "resolved" in bots[0]["body"] and "<!-- mlsecops:state resolved -->" in bots[0]["body"]
     for result in (bad, good):
         _token_only_in_mask(result)
 
