@@ -69,9 +69,13 @@ def _checked(verdict: Verdict) -> str:
     """What the run looked at, in a few words: 'checked 1 manifest, 4 model files, 2 fuzz targets (8 s)'."""
     parts = []
     for name, st in verdict.stages.items():
-        n = int(st.get("targets" if name == "fuzz" else "artifacts", st.get("models", 0)) or 0)
+        key = {"fuzz": "targets", "gate": "policy_changes"}.get(name, "artifacts")
+        n = int(st.get(key, st.get("models", 0)) or 0)
+        if name == "gate" and not n:
+            continue  # the gate always reports; it checked something only when the policy changed
         what = {"deps": ("manifest", "manifests"), "models": ("model file", "model files"),
-                "fuzz": ("fuzz target", "fuzz targets")}.get(name, (f"{name} item", f"{name} items"))
+                "fuzz": ("fuzz target", "fuzz targets"),
+                "gate": ("policy change", "policy changes")}.get(name, (f"{name} item", f"{name} items"))
         parts.append(f"{n} {what[0] if n == 1 else what[1]}")
     seconds = sum(float(st.get("seconds", 0)) for st in verdict.stages.values())
     text = "checked " + (", ".join(parts) if parts else "nothing") + f" in {seconds:.0f} s"

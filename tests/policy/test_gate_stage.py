@@ -108,6 +108,6 @@ def test_the_comment_shows_the_whole_policy_change(tmp_path: Path) -> None:
                    "--sarif", str(tmp_path / "s.sarif"), "--no-cache", "-q")
     assert proc.returncode == 1, proc.stderr
     text = md.read_text()
-    assert "| gate |" in text and "### Policy change" in text
+    assert "### Policy change" in text and "1 policy change" in text
     assert "- loosens: models\\.fail\\_on: high → never \\(line 4\\)" in text
     assert "](y)" not in text  # the PR's strings cannot make links
