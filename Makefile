@@ -12,6 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip uninstall -q -y mlsecops 2>/dev/null || true  # the distribution's old name (now mlsecops-gate)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,fuzz,bench]'
 	# PyTorch for the tests that torch.save real modules (and the fuzz stage's
 	# weights_only loader). Set PIP_INDEX_URL to PyTorch's CPU index to avoid CUDA wheels.

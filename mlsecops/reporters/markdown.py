@@ -8,12 +8,11 @@ full report is added.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import jinja2
 
-from mlsecops import __version__
+from mlsecops import __version__, install
 from mlsecops.files import atomic_write
 from mlsecops.reporters import escape
 from mlsecops.verdict import Status, Verdict
@@ -39,14 +38,15 @@ def environment() -> jinja2.Environment:
 
 
 def _reproduce(verdict: Verdict, policy_arg: str | None) -> str:
-    cmd = ["mlsecops", "scan", "."]
+    """The shell block that reruns this scan locally, with commands that work today (install.py)."""
+    cmd = ["scan", "."]
     if verdict.mode == "diff" and verdict.base:
         cmd += ["--base", verdict.base[:12]]
         if verdict.head:
             cmd += ["--head", verdict.head[:12]]
     if policy_arg:
         cmd += ["--policy", policy_arg]
-    return " ".join(shlex.quote(c) for c in cmd)
+    return install.for_version().reproduce(cmd)
 
 
 def _context(verdict: Verdict, max_rows: int, report_url: str | None, policy_arg: str | None) -> dict:
