@@ -11,6 +11,8 @@
 // fingerprints.hash, the per-line hash upload-sarif computes.
 "use strict";
 
+const fs = require("fs");
+const os = require("os");
 const path = require("path");
 const zlib = require("zlib");
 
@@ -19,6 +21,8 @@ if (!build) {
   console.error("set CODEQL_ACTION_BUILD to codeql-action's compiled build/ folder");
   process.exit(2);
 }
+// The one constant codeql-action's bundler defines at build time (build.mjs `define`).
+globalThis.__CODEQL_ACTION_VERSION__ = require(path.join(build, "..", "package.json")).version;
 const uploadLib = require(path.join(build, "upload-lib.js"));
 const fingerprints = require(path.join(build, "fingerprints.js"));
 const analyses = require(path.join(build, "analyses.js"));
@@ -47,6 +51,12 @@ async function processSarif(sarifPath, checkout, category) {
   process.env.GITHUB_API_URL ??= "https://api.github.com";
   process.env.CODEQL_ACTION_ANALYSIS_KEY ??= ".github/workflows/mlsecops.yml:gate";
   process.env.INPUT_MATRIX ??= "null";
+  process.env.RUNNER_TEMP ??= fs.mkdtempSync(path.join(os.tmpdir(), "upload-sarif-"));  // no PR diff ranges in it
+  process.env.INPUT_TOKEN ??= "unused";
+  if (!process.env.GITHUB_ENV) {  // core.exportVariable appends here
+    process.env.GITHUB_ENV = path.join(process.env.RUNNER_TEMP, "github-env");
+    fs.writeFileSync(process.env.GITHUB_ENV, "");
+  }  // an API client is built, but on github.com no request is made
   const messages = [];
   const logger = capturingLogger(messages);
   const features = { getValue: async () => false };
