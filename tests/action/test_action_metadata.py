@@ -111,9 +111,16 @@ def test_dockerfile_shape() -> None:
     text = (REPO_ROOT / "Dockerfile").read_text()
     code = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert code[0] == "ARG BASE_IMAGE=python:3.11-slim"
-    assert len(re.findall(r"^FROM \$\{BASE_IMAGE\}", text, re.M)) == 2  # multi-stage, same base
+    assert len(re.findall(r"^FROM \$\{BASE_IMAGE\}", text, re.M)) == 3  # context, build, final: one base
     assert "-c constraints.txt" in text and "--only-binary=:all:" in text
     assert re.search(r'^ENTRYPOINT \[.*"/opt/mlsecops/entrypoint.py"\]$', text, re.M)
     assert "useradd" in text and "--uid 10001" in text
+    # The legacy builder must build it: no BuildKit-only syntax (globs in COPY sources that may
+    # match nothing, --mount/--link/--chmod flags, heredocs, a syntax directive).
+    assert not re.search(r"^#\s*syntax=", text, re.M | re.I)
+    for line in code:
+        if line.startswith(("COPY", "ADD")):
+            assert not re.search(r"[\[\]*?]", line.split()[1]) and "--link" not in line and "--chmod" not in line, line
+        assert "--mount=" not in line and "<<" not in line, line
     ignore = [line for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
     assert ignore[0] == "*" and "!mlsecops/" in ignore  # a whitelist: anything new stays out of the context
