@@ -124,3 +124,21 @@ def test_dockerfile_shape() -> None:
         assert "--mount=" not in line and "<<" not in line, line
     ignore = [line for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
     assert ignore[0] == "*" and "!mlsecops/" in ignore  # a whitelist: anything new stays out of the context
+
+
+def test_workflows_pin_third_party_actions_by_sha_and_ours_by_release() -> None:
+    files = sorted((REPO_ROOT / "examples" / "workflows").glob("*.yml")) + sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+    seen = 0
+    for path in files:
+        for line in path.read_text().splitlines():
+            m = re.match(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", line)
+            if not m:
+                continue
+            seen += 1
+            ref, rest = m.groups()
+            if ref.startswith("mlsecops/mlsecops@"):
+                assert ref == f"mlsecops/mlsecops@{install.for_version().ref}", (path.name, line)
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), (path.name, line)
+            assert re.match(r"\s+# v\d+\.\d+\.\d+$", rest), f"{path.name}: say which release the SHA is: {line}"
+    assert seen >= 10
