@@ -61,6 +61,19 @@ RUN set -eu; \
            "$site"/setuptools "$site"/setuptools-*.dist-info "$site"/pkg_resources "$site"/_distutils_hack \
            "$site"/distutils-precedence.pth; \
     find "$site" \( -name '*.pyi' -o -name '*.pxd' -o -name '*.h' -o -name '*.c' -o -name '*.pyc' \) -delete; \
+    # Debug information in extension modules (atheris ships about 45 MB of it) goes where this
+    # stage has binutils or can install it; the final stage never gets binutils. Libraries that
+    # auditwheel rewrote (vendored in *.libs, or with an RPATH) are left alone: strip breaks them.
+    if command -v strip >/dev/null 2>&1 || \
+       { apt-get update -qq && apt-get install -y -qq --no-install-recommends binutils; } >/dev/null 2>&1; then \
+      find /opt/mlsecops -type f -name '*.so*' -not -path '*.libs/*' | while read -r lib; do \
+        if readelf -S "$lib" | grep -q '[.]debug_info' && ! readelf -d "$lib" | grep -q -e RPATH -e RUNPATH; then \
+          strip --strip-debug "$lib"; \
+        fi; \
+      done; \
+    else \
+      echo "no strip in the build stage: shared libraries keep their debug information"; \
+    fi; \
     # Precompile: the scan runs as a user who cannot write __pycache__ here, and it starts faster.
     /opt/mlsecops/bin/python -m compileall -q -j 0 /opt/mlsecops/lib
 
