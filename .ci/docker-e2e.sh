@@ -191,7 +191,7 @@ log "published $PUBLISHED as $MIRROR@$DIGEST; action.yml now runs docker://$PULL
 
 # --- 6. The runner: pull runs.image in "Set up job", then the step's docker run ------------------
 IMAGE_ID=$(docker image inspect -f '{{.Id}}' "$BUILT")
-docker rmi -f "$BUILT" "$PUBLISHED" "$MIRROR" >/dev/null
+docker rmi -f "$IMAGE_ID" >/dev/null   # every tag of it: the pull must fetch it from the registry
 docker image inspect "$IMAGE_ID" >/dev/null 2>&1 && fail "a local copy of the image is left before the pull"
 S0=$(ms)
 docker pull -q "$PULL_REF" >"$WORK/pull.log" 2>&1 || { cat "$WORK/pull.log" >&2; fail "docker pull $PULL_REF (as the runner pulls runs.image)"; }
