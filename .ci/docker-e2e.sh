@@ -196,6 +196,7 @@ docker image inspect "$IMAGE_ID" >/dev/null 2>&1 && fail "a local copy of the im
 S0=$(ms)
 docker pull -q "$PULL_REF" >"$WORK/pull.log" 2>&1 || { cat "$WORK/pull.log" >&2; fail "docker pull $PULL_REF (as the runner pulls runs.image)"; }
 PULL_MS=$(( $(ms) - S0 ))
+PUSHED_MB=$(( $(du -sk "$WORK/registry" | cut -f1) / 1024 ))   # what a runner downloads: compressed layers
 IMAGE=$PULL_REF
 [ "$(docker image inspect -f '{{.Id}}' "$IMAGE")" = "$IMAGE_ID" ] || fail "the pulled image is not the one built"
 docker tag "$IMAGE_ID" "$BUILT"   # for tests/action/test_docker_image.py
@@ -333,7 +334,7 @@ CLI_MS=$(( $(ms) - S0 ))
 [ "$(stat -c %u "$WORK/workspace/cli.json")" = 1000 ] || fail "CLI reports should belong to the folder's owner (uid 1000)"
 
 RESULT="image ${PULL_REF} (base ${BASE_IMAGE}, ${BASE_MB} MB): ${SIZE_MB} MB, built with the legacy builder in ${BUILD_S}s; \
-pulled by digest from a local registry in ${PULL_MS} ms; cold start \`--version\` ${VERSION_MS} ms; \
+${PUSHED_MB} MB compressed in the registry, pulled by digest from a local registry in ${PULL_MS} ms; cold start \`--version\` ${VERSION_MS} ms; \
 the Action's step on the demo PR, start to verdict (deps+models+fuzz, fuzz budget 5 s) ${ACTION_MS} ms; \
 \`docker run ... scan\` as install.py documents it (deps+models) ${CLI_MS} ms"
 echo "$RESULT" | tee "$CACHE/last-result.txt"
