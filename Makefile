@@ -26,11 +26,16 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(DEMO_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+# The distribution's old name was mlsecops (now mlsecops-gate): an existing venv drops it first.
+$(VENV)/.renamed: | $(VENV)/bin/python
+	$(BIN)/python -m pip uninstall -q -y mlsecops 2>/dev/null || true
+	touch $@
+
+$(DEMO_STAMP): pyproject.toml constraints.txt | $(VENV)/.renamed
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[fuzz]'
 	rm -f $(VENV)/.demo-*; touch $@
 
-$(STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+$(STAMP): pyproject.toml constraints.txt | $(VENV)/.renamed
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,fuzz,bench]'
 	# PyTorch for the tests that torch.save real modules (and the fuzz stage's weights_only loader),
 	# CPU build only. Without it the torch tests are skipped.

@@ -74,7 +74,12 @@ def test_sarif_is_valid_and_follows_githubs_rules() -> None:
     uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in models["results"]]
     assert all("\n" not in u and " " not in u and "<" not in u for u in uris)
     assert "m/0.pkl" not in uris  # waived: code scanning would reopen it as an alert
-    assert models["invocations"][0]["executionSuccessful"] is False
+    # A stage error is an error notification; the run stays "successful", which code scanning needs
+    # to process it at all (it refuses `executionSuccessful: false` as an "unsuccessful execution").
+    (invocation,) = models["invocations"]
+    assert invocation["executionSuccessful"] is True
+    assert [n["level"] for n in invocation["toolExecutionNotifications"]] == ["error"]
+    assert models["properties"]["stageErrors"] == 1
 
 
 def test_sarif_uses_repo_relative_uris_for_a_subfolder_scan() -> None:

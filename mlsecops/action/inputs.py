@@ -38,6 +38,7 @@ class ActionInputs(BaseModel):
     fuzz_budget: float | None = Field(default=None, ge=0, le=3600)
     advisory_db: str | None = None
     sarif_file: str = "mlsecops.sarif"
+    sarif_category: str | None = None
     comment: bool = True
     comment_file: str | None = None
     github_token: SecretStr | None = None
@@ -69,6 +70,13 @@ class ActionInputs(BaseModel):
             raise ValueError("must be true or false")
         return value
 
+    @field_validator("sarif_category")
+    @classmethod
+    def _category(cls, value: str | None) -> str | None:
+        from mlsecops.reporters.sarif import category
+
+        return category(value) if value is not None else None
+
     @field_validator("base_ref", "head_ref")
     @classmethod
     def _revision(cls, value: str | None) -> str | None:
@@ -84,6 +92,7 @@ _FIELDS = {
     "fuzz-budget": "fuzz_budget",
     "advisory-db": "advisory_db",
     "sarif-file": "sarif_file",
+    "sarif-category": "sarif_category",
     "comment": "comment",
     "comment-file": "comment_file",
     "github-token": "github_token",

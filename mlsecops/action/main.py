@@ -165,7 +165,7 @@ def _scan(step: Step, args: ActionInputs, tmp: Path, workers: WorkerStarter) -> 
         policy=resolved.policy, policy_source=resolved.source, policy_findings=resolved.findings,
         stages=args.stages, fuzz_budget=args.fuzz_budget,
         advisory_db=_under(workspace, args.advisory_db) if args.advisory_db else None,
-        outputs=Outputs(sarif=sarif_path), workdir=tmp, cache_dir=default_cache_dir(),
+        outputs=Outputs(sarif=sarif_path, sarif_category=args.sarif_category), workdir=tmp, cache_dir=default_cache_dir(),
         report_url=step.rt.run_url, progress=progress_printer(False), workers=workers,
     )
     stop_token = commands.stop(step.log) if step.rt.actions else None

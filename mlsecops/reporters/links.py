@@ -19,7 +19,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from mlsecops import __version__
-from mlsecops.instructions import REPOSITORY
+from mlsecops.install import REPOSITORY
 from mlsecops.rules import catalog
 
 _GHSA = re.compile(r"GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}")

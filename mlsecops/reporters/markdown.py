@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from mlsecops import __version__, instructions
+from mlsecops import __version__, install
 from mlsecops.files import atomic_write
 from mlsecops.reporters import comment_view, escape, links
 from mlsecops.verdict import Status, Verdict
@@ -106,12 +106,12 @@ def _context(verdict: Verdict, max_rows: int, report_url: str | None, policy_arg
         "max_rows": max_rows,
         "truncated": truncated,
         "report_url": report_url,
-        "reproduce": instructions.reproduce(scan_args(verdict, policy_arg)),
+        "reproduce": install.for_version(extra="fuzz").reproduce(["scan", *scan_args(verdict, policy_arg)]).splitlines(),
         "version": __version__,
         "stage_names": list(verdict.stages),
         "checked": _checked(verdict),
         "rules_doc": links.docs_page("rules.md"),
-        "policy_doc": f"{instructions.REPOSITORY}/blob/{links.docs_ref()}/README.md#policy",
+        "policy_doc": f"{install.REPOSITORY}/blob/{links.docs_ref()}/README.md#policy",
     }
 
 

@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from mlsecops.changes import git
-from mlsecops import instructions
+from mlsecops import install
 from mlsecops.changes.artifact import Artifact, Changeset
 from mlsecops.findings import Stage, StageError, StageNote
 from mlsecops.formats.detect import detect_path
@@ -71,7 +71,7 @@ def _missing_loaders(sel: Selection, path: str, fmt: str) -> None:
     if all(ld.dist in FUZZ_EXTRA for ld in wanted):
         sel.errors.append(StageError(stage=Stage.fuzz, path=path, message=(
             f"not fuzzed: no safe loader for {fmt} is installed ({', '.join(ld.dist for ld in wanted)}); "
-            f"fuzzing needs the fuzz extra: {instructions.pip_install('fuzz')}, or run the container")))
+            f"fuzzing needs the fuzz extra: {install.for_version(extra='fuzz').pip}, or run the container")))
     else:
         _note(sel, path, f"not fuzzed: no safe loader for {fmt} is installed "
               f"({' or '.join(ld.dist for ld in wanted)}; for torch use its CPU build, torch==2.13.0)")
@@ -157,7 +157,7 @@ def _harness_targets(changeset: Changeset, policy: FuzzPolicy, sel: Selection) -
         if not atheris:
             sel.errors.append(StageError(stage=Stage.fuzz, path=h.path, message=(
                 "harness not run: atheris is not installed; fuzzing needs the fuzz extra: "
-                f"{instructions.pip_install('fuzz')}, or run the container")))
+                f"{install.for_version(extra='fuzz').pip}, or run the container")))
             continue
         digest = hashlib.sha256()
         for rel in [h.path, *h.closure]:
