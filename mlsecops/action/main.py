@@ -154,7 +154,9 @@ def _scan(step: Step, args: ActionInputs, tmp: Path, workers: WorkerStarter) -> 
     step.say(revs.reason)
     base, head, files = _prepare_history(step, args, revs, root, event)
     try:
-        resolved = policy_source.resolve(root, _policy_arg(workspace, args.policy), base, head)
+        # The policy is judged against the pull request's base even when the changeset falls back to
+        # the whole tree: a history too shallow to diff must not let the PR's own policy apply.
+        resolved = policy_source.resolve(root, _policy_arg(workspace, args.policy), base or revs.base, head or revs.head)
     except PolicyError as exc:
         return _config_error(step, f"invalid policy\n{exc}")
     if files is not None:
@@ -326,8 +328,9 @@ def _write_text(step: Step, path: Path, text: str) -> None:
 
 
 def _policy_arg(workspace: Path, policy: str | None) -> str | None:
-    """A policy file relative to the workspace, or a shipped name as given."""
-    if policy and _under(workspace, policy).exists():
+    """A policy file relative to the workspace, or a shipped name as given (a shipped name is never
+    a file: a pull request could add one called `strict`)."""
+    if policy and policy not in policy_source.SHIPPED and _under(workspace, policy).exists():
         return str(_under(workspace, policy))
     return policy
 
