@@ -1,0 +1,86 @@
+"""A vulnerable pin hidden from the deps stage: every way a manifest could make the gate read one
+thing while the installer installs another must end as the vulnerable pin audited, a "not
+audited" finding (MLS203), or a stage error naming the file. Never silence.
+
+Each case installs jinja2 2.10 (two advisories in the test database) when pip, setuptools or
+conda reads it; on main (63d6cc2) every case below was read as something harmless, or as nothing
+at all, with no finding and no error: setup.py's reader took an aliased, shadowed or rewritten
+name at its written value and missed a `setup()` reached through an alias, and a conda
+environment with `dependencies:` written twice was read from the first list (PyYAML installs
+from the last; conda's ruamel refuses the file).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deps.conftest import Scan
+
+_BENIGN = "['requests==2.31.0']"
+_VULN = "['jinja2==2.10']"
+
+SETUP_PY = {
+    "aliased import of setup": f"from setuptools import setup as s\ns(name='x', install_requires={_VULN})\n",
+    "setup assigned at run time": f"import setuptools\nmk = setuptools.setup\nmk(name='x', install_requires={_VULN})\n",
+    "setup through getattr": f"import setuptools\ngetattr(setuptools, 'setup')(name='x', install_requires={_VULN})\n",
+    "local setup wrapping the real one": (
+        "import setuptools\n_real = setuptools.setup\n"
+        f"def setup(**kw):\n    kw['install_requires'] = {_VULN}\n    _real(**kw)\n"
+        f"setup(name='x', install_requires={_BENIGN})\n"),
+    "name rebound by an import": f"from setuptools import setup\nREQ = {_BENIGN}\nfrom reqs import REQ\nsetup(install_requires=REQ)\n",
+    "name rebound by import-as": f"from setuptools import setup\nREQ = {_BENIGN}\nimport reqs as REQ\nsetup(install_requires=REQ)\n",
+    "name rebound by except-as": (f"from setuptools import setup\nREQ = {_BENIGN}\ntry:\n    import missing\n"
+                                  "except ImportError as REQ:\n    pass\nsetup(install_requires=REQ)\n"),
+    "name rebound by a match capture": (f"from setuptools import setup\nREQ = {_BENIGN}\nmatch {_VULN}:\n"
+                                        "    case REQ:\n        pass\nsetup(install_requires=REQ)\n"),
+    "globals() rewrite": f"from setuptools import setup\nREQ = {_BENIGN}\nglobals()['REQ'] = {_VULN}\nsetup(install_requires=REQ)\n",
+    "vars() rewrite": f"from setuptools import setup\nREQ = {_BENIGN}\nvars()['REQ'] = {_VULN}\nsetup(install_requires=REQ)\n",
+    "exec rewrite": f"from setuptools import setup\nREQ = {_BENIGN}\nexec(\"REQ = {_VULN}\")\nsetup(install_requires=REQ)\n",
+    "mutated through an alias": f"from setuptools import setup\nREQ = {_BENIGN}\nR2 = REQ\nR2[0] = 'jinja2==2.10'\nsetup(install_requires=REQ)\n",
+    "extended through an alias": f"from setuptools import setup\nREQ = {_BENIGN}\nR2 = REQ\nR2 += {_VULN}\nsetup(install_requires=REQ)\n",
+    "unbound method call": f"from setuptools import setup\nREQ = {_BENIGN}\nlist.append(REQ, 'jinja2==2.10')\nsetup(install_requires=REQ)\n",
+    "mutated inside a dict": (f"from setuptools import setup\nEXTRAS = {{'all': {_BENIGN}}}\nEXTRAS['all'][0] = 'jinja2==2.10'\n"
+                              "setup(extras_require=EXTRAS)\n"),
+    "list held by a dict that is changed": (f"from setuptools import setup\nREQ = {_BENIGN}\nBOX = {{'r': REQ}}\n"
+                                            "BOX['r'].append('jinja2==2.10')\nsetup(install_requires=REQ)\n"),
+    "handed to a function": (f"from setuptools import setup\nREQ = {_BENIGN}\ndef add(x):\n    x.append('jinja2==2.10')\n"
+                             "add(REQ)\nsetup(install_requires=REQ)\n"),
+}
+
+
+def _heard(result, package: str = "jinja2") -> bool:  # type: ignore[no-untyped-def]
+    """The stage said something about it: the vulnerable pin, a not-audited finding, or an error."""
+    return (any(f.rule_id == "MLS201" and (f.package or "").lower() == package for f in result.findings)
+            or any(f.rule_id == "MLS203" for f in result.findings) or bool(result.errors))
+
+
+@pytest.mark.parametrize("source", list(SETUP_PY.values()), ids=list(SETUP_PY))
+def test_setup_py_cannot_hide_what_it_installs(scan: Scan, db, source: str) -> None:  # type: ignore[no-untyped-def]
+    result = scan({"setup.py": source}, advisory_db=db)
+    assert _heard(result), [(f.rule_id, f.message) for f in result.findings]
+
+
+def test_a_plain_setup_py_is_still_read_without_noise(scan: Scan, db) -> None:  # type: ignore[no-untyped-def]
+    source = (f"import os\nfrom setuptools import setup, find_packages\nREQ = {_VULN}\nEXTRAS = {{'dev': {_BENIGN}}}\n"
+              "ALL = REQ + EXTRAS['dev']\nsetup(name='x', packages=find_packages(), install_requires=REQ,\n"
+              "      extras_require=EXTRAS, tests_require=REQ)\n")
+    result = scan({"setup.py": source}, advisory_db=db)
+    assert not [f for f in result.findings if f.rule_id == "MLS203"], [f.message for f in result.findings]
+    assert any(f.rule_id == "MLS201" and f.package == "jinja2" for f in result.findings)
+
+
+def test_a_value_the_script_may_change_is_audited_as_written_and_flagged(scan: Scan, db) -> None:  # type: ignore[no-untyped-def]
+    source = f"from setuptools import setup\nREQ = {_VULN}\nexec(open('version.py').read())\nsetup(install_requires=REQ)\n"
+    result = scan({"setup.py": source}, advisory_db=db)
+    assert any(f.rule_id == "MLS201" and f.package == "jinja2" for f in result.findings)
+    (note,) = [f for f in result.findings if f.rule_id == "MLS203"]
+    assert "may change" in note.message
+
+
+@pytest.mark.parametrize("text", [
+    "dependencies:\n  - requests==2.31.0\ndependencies:\n  - jinja2==2.10\n",
+    "dependencies:\n  - pip:\n    - requests==2.31.0\n    pip:\n    - jinja2==2.10\n",
+], ids=["dependencies twice", "pip twice"])
+def test_a_conda_key_written_twice_is_an_error_not_a_guess(scan: Scan, db, text: str) -> None:  # type: ignore[no-untyped-def]
+    result = scan({"environment.yml": text}, advisory_db=db)
+    assert any("written twice" in e.message for e in result.errors), result.errors
