@@ -84,3 +84,53 @@ def test_a_value_the_script_may_change_is_audited_as_written_and_flagged(scan: S
 def test_a_conda_key_written_twice_is_an_error_not_a_guess(scan: Scan, db, text: str) -> None:  # type: ignore[no-untyped-def]
     result = scan({"environment.yml": text}, advisory_db=db)
     assert any("written twice" in e.message for e in result.errors), result.errors
+
+
+def _diff_scan(tmp_path, db, base: dict, head: dict, links: dict[str, str], link_in_base: bool = False):  # type: ignore[no-untyped-def]
+    """Scan the deps of a pull request whose head (or base) adds the symbolic `links` (name -> target)."""
+    import json
+    import os
+
+    from tests.conftest import git, run_cli, write
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo, {"README": "x", **base})
+    if link_in_base:
+        for name, target in links.items():
+            os.symlink(target, repo / name)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    b = git(repo, "rev-parse", "HEAD")
+    write(repo, head)
+    if not link_in_base:
+        for name, target in links.items():
+            os.symlink(target, repo / name)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "head")
+    h = git(repo, "rev-parse", "HEAD")
+    out = tmp_path / "report.json"
+    proc = run_cli("scan", str(repo), "--base", b, "--head", h, "--stages", "deps", "--advisory-db", str(db),
+                   "--json", str(out), "--sarif", str(tmp_path / "o.sarif"), "--no-cache", "-q")
+    return proc.returncode, json.loads(out.read_text())
+
+
+def test_a_requirements_file_that_is_a_link_is_audited(tmp_path, db) -> None:  # type: ignore[no-untyped-def]
+    """On main a PR adding `requirements.txt -> real.pip` passed: links were skipped, pip follows them."""
+    code, report = _diff_scan(tmp_path, db, {"real.pip": "jinja2==2.10\n"}, {}, {"requirements.txt": "real.pip"})
+    assert code == 1, report
+    assert {(f["rule_id"], f["path"]) for f in report["findings"]} == {("MLS201", "requirements.txt")}
+
+
+def test_editing_what_a_requirements_link_leads_to_is_audited(tmp_path, db) -> None:  # type: ignore[no-untyped-def]
+    code, report = _diff_scan(tmp_path, db, {"real.pip": "requests==2.31.0\n"}, {"real.pip": "jinja2==2.10\n"},
+                              {"requirements.txt": "real.pip"}, link_in_base=True)
+    assert code == 1 and any(f["package"] == "jinja2" for f in report["findings"]), report
+
+
+def test_a_requirements_link_out_of_the_repository_is_an_error(tmp_path, db) -> None:  # type: ignore[no-untyped-def]
+    outside = tmp_path / "outside.pip"
+    outside.write_text("jinja2==2.10\n")
+    code, report = _diff_scan(tmp_path, db, {}, {}, {"requirements.txt": str(outside)})
+    assert code == 2 and any("outside the scanned folder" in e["message"] for e in report["errors"]), report
