@@ -210,3 +210,70 @@ def test_an_honest_report_of_a_failed_run_is_shown_in_full(tmp_path: Path) -> No
     seen = github_render().text_of(bodies[1])
     assert seen.startswith("❌ mlsecops: blocked, fix 1 model file and 2 dependencies"), seen[:200]
     assert "jinja2==2.10.1" in seen and "WARNING" not in bodies[1]
+
+
+PAYLOAD = ("x\n\n<img src=x onerror=alert(1)>\n[approve now](https://evil.example/phish) @octo/maintainers "
+           "<!-- mlsecops:state resolved --> ../../../../evil/phish/blob/main/README.md")
+
+
+def _poison(report: dict[str, Any]) -> dict[str, Any]:
+    """`report` with every string the schema lets a fork choose replaced by PAYLOAD, one at a time,
+    keeping each replacement the schema accepts (enums, ids and patterns stay as they are)."""
+    from mlsecops.reporters.report_model import Report
+
+    def paths(node: Any, here: tuple) -> list[tuple]:
+        if isinstance(node, dict):
+            return [p for k, v in node.items() for p in paths(v, (*here, k))]
+        if isinstance(node, list):
+            return [p for i, v in enumerate(node) for p in paths(v, (*here, i))]
+        return [here] if isinstance(node, str) else []
+
+    def put(doc: Any, where: tuple, value: str) -> None:
+        for part in where[:-1]:
+            doc = doc[part]
+        doc[where[-1]] = value
+
+    out = json.loads(json.dumps(report))
+    for where in paths(out, ()):
+        trial = json.loads(json.dumps(out))
+        put(trial, where, PAYLOAD)
+        try:
+            Report.model_validate(trial)
+        except ValueError:
+            continue
+        out = trial
+    return out
+
+
+def test_no_string_of_a_forks_report_reaches_the_comment_as_markup(tmp_path: Path) -> None:
+    """Every string a report may carry, not only finding messages: on main the expiry dates of waivers
+    (`expired_waivers[].expired`, `waiver_expires`) went into the comment unescaped, so a fork's
+    report put a live link, an image and a team mention in the bot's comment, and a file path with
+    `../` made a "file at the head commit" link lead anywhere on github.com."""
+    from tests.test_reports import verdict
+
+    v = verdict()
+    v.head = HEAD
+    report = json_report.render(v)
+    report["expired_waivers"] = [{"waiver": "w", "reason": "r", "expired": "2020-01-01", "matched": 1}]
+    poisoned = _poison(report)
+    poisoned["head"] = HEAD  # a report for another commit is refused whole; this one must be rendered
+    assert poisoned["expired_waivers"][0]["reason"] == PAYLOAD and poisoned["findings"][0]["path"] == PAYLOAD
+    art = tmp_path / "artifact"
+    art.mkdir()
+    (art / "report.json").write_text(json.dumps(poisoned))
+    (art / "pr-number").write_text(f"{PR}\n")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    with ApiServer(github("failure")) as gh:
+        outcomes = run_posting_workflow(gh, workspace, art, _event("failure"))
+        bodies = _bot_comments(gh)
+    assert len(bodies) == 2, outcomes
+    posted = bodies[1]
+    assert "the report was not used" not in posted and "could not be shown" not in posted, posted[:600]
+    assert posted.count("<!-- mlsecops:") == 3, posted
+    html = github_render().to_html(posted)
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert not untrusted_links(html, f"https://github.com/{REPO}/"), untrusted_links(html)
+    assert not [h for h in hrefs if "/../" in h or "/./" in h or "evil" in h], hrefs
+    assert "<img" not in html and "@octo/maintainers" not in posted
