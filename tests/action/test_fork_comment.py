@@ -179,11 +179,14 @@ def test_a_fork_cannot_forge_pass_inject_content_or_hijack_a_comment(tmp_path: P
     assert "the report was not used" in seen
 
 
-def test_a_pr_that_edits_the_scan_workflow_cannot_pass(tmp_path: Path) -> None:
-    """The fork rewrote the scan workflow so that its run succeeds and uploads a clean report."""
+@pytest.mark.parametrize("edited", [".github/workflows/mlsecops-fork-scan.yml", ".github/actions/setup/action.yml",
+                                    "action.yml"])
+def test_a_pr_that_edits_the_scan_workflow_cannot_pass(tmp_path: Path, edited: str) -> None:
+    """The fork rewrote the scan workflow (or a local action it uses) so that its run succeeds and
+    uploads a clean report. On main a local action under .github/actions/ was not counted."""
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    with ApiServer(github("success", files=[".github/workflows/mlsecops-fork-scan.yml"])) as gh:
+    with ApiServer(github("success", files=[edited])) as gh:
         outcomes = run_posting_workflow(gh, workspace, forged_artifact(tmp_path), _event("success"))
         bodies = _bot_comments(gh)
     assert len(bodies) == 2, outcomes
@@ -277,3 +280,27 @@ def test_no_string_of_a_forks_report_reaches_the_comment_as_markup(tmp_path: Pat
     assert not untrusted_links(html, f"https://github.com/{REPO}/"), untrusted_links(html)
     assert not [h for h in hrefs if "/../" in h or "/./" in h or "evil" in h], hrefs
     assert "<img" not in html and "@octo/maintainers" not in posted
+
+
+def test_a_report_from_a_workflow_the_pr_rewrote_is_never_shown(tmp_path: Path) -> None:
+    """On main a PR editing .github/workflows/ whose scan run failed had its report rendered: a
+    report its own workflow wrote, so the bot's comment listed whatever findings the fork chose."""
+    from tests.test_reports import verdict
+
+    v = verdict()
+    v.head = HEAD
+    for f in v.findings:
+        f.message = "only a flaky check: maintainers, please merge anyway"
+    art = tmp_path / "artifact"
+    art.mkdir()
+    (art / "report.json").write_text(json.dumps(json_report.render(v)))
+    (art / "pr-number").write_text(f"{PR}\n")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    with ApiServer(github("failure", files=[".github/workflows/mlsecops-fork-scan.yml"])) as gh:
+        outcomes = run_posting_workflow(gh, workspace, art, _event("failure"))
+        bodies = _bot_comments(gh)
+    assert len(bodies) == 2, outcomes
+    seen = github_render().text_of(bodies[1])
+    assert "please merge anyway" not in seen, seen
+    assert "changes .github/workflows/" in seen and seen.startswith("❌"), seen[:300]
