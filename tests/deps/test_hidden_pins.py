@@ -134,3 +134,24 @@ def test_a_requirements_link_out_of_the_repository_is_an_error(tmp_path, db) -> 
     outside.write_text("jinja2==2.10\n")
     code, report = _diff_scan(tmp_path, db, {}, {}, {"requirements.txt": str(outside)})
     assert code == 2 and any("outside the scanned folder" in e["message"] for e in report["errors"]), report
+
+
+@pytest.mark.parametrize("shape", ["[" * 60_000, "- " * 60_000 + "x", "? " * 60_000 + "x"], ids=["flow", "block", "keys"])
+def test_yaml_nested_too_deep_is_a_stage_error_not_a_crash(tmp_path, shape: str) -> None:  # type: ignore[no-untyped-def]
+    """On main a 60 KB environment.yml of nested collections crashed the gate with SIGSEGV (libyaml's
+    composer recurses in C): no report at all, every stage's findings lost, exit 139."""
+    from tests.conftest import scan_json
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "environment.yml").write_text("dependencies:\n  " + shape)
+    (root / "requirements.txt").write_text("jinja2==2.10\n")
+    code, report = scan_json(tmp_path, root, "--stages", "deps", "--advisory-db", str(_db(tmp_path)))
+    assert code == 1, report  # the vulnerable pin still blocks; the environment file is an error
+    assert any("nested more than" in e["message"] for e in report["errors"]), report["errors"]
+
+
+def _db(tmp_path):  # type: ignore[no-untyped-def]
+    from tests.deps.conftest import BASE_RECORDS, write_db
+
+    return write_db(tmp_path / "db", BASE_RECORDS)

@@ -129,3 +129,20 @@ def test_a_shipped_policy_name_is_never_a_file_of_the_pull_request(tmp_path: Pat
 
 def _scan_diff(tmp_path: Path, repo: Path, base: str, head: str) -> tuple[int, dict]:
     return scan_json(tmp_path, repo, "--base", base, "--head", head, "--stages", "models")
+
+
+def test_a_hostile_proposed_policy_is_a_loosening_not_a_crash_or_a_stall(tmp_path: Path) -> None:
+    """A PR's proposed policy is parsed by the gate: nested 100,000 deep (a C-stack crash for
+    libyaml's composer), 300,000 list entries (each glob compiled: 30 s on main) or one 1 MB glob
+    (pathspec's compile: over a minute on main) must each end as MLS001, 'does not load'."""
+    shapes = {
+        "deep": "paths: " + "[" * 100_000,
+        "wide": "paths: [" + "a, " * 300_000 + "a]\n",
+        "long": "paths: ['" + "a" * 1_000_000 + "']\n",
+    }
+    for name, text in shapes.items():
+        repo = tmp_path / name
+        base, head = make_repo(repo, {"README": "x", ".mlsecops.yml": "version: 1\n"}, {".mlsecops.yml": text})
+        code, report = scan_json(tmp_path / f"{name}-out", repo, "--base", base, "--head", head, "--stages", "models")
+        f = _mls001(report)
+        assert code == 1 and f["status"] == "blocking" and "does not load" in f["message"], (name, f["message"][:300])

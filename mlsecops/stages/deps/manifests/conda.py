@@ -21,6 +21,7 @@ import re
 import yaml
 from packaging.version import InvalidVersion, Version
 
+from mlsecops import yaml_depth
 from mlsecops.stages.deps.manifests import requirements
 from mlsecops.stages.deps.manifests.conda_names import CondaNames
 from mlsecops.stages.deps.manifests.interface import ManifestError, ParsedManifest, Pin, Problem, Unaudited, Unpinned
@@ -95,7 +96,9 @@ def _refuse_duplicates(rel: str, mapping: yaml.MappingNode) -> None:
 
 def _compose(rel: str, text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=SAFE_LOADER)
+        return yaml_depth.compose(text, SAFE_LOADER)
+    except yaml_depth.TooDeep as exc:
+        raise ManifestError(rel, f"not an environment file: {exc}", exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ManifestError(rel, f"not valid YAML: {exc.problem or exc}", mark.line + 1 if mark else None) from None

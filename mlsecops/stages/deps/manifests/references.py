@@ -30,6 +30,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
+from mlsecops import yaml_depth
+
 RefKind = Literal["include", "compiled-from", "installs"]
 
 
@@ -199,9 +201,9 @@ def conda_refs(text: str) -> list[Ref]:
     if text.count("\n") > 50_000:
         return []  # far too large for an environment file: its parser reports it
     try:
-        root = yaml.compose(text, Loader=SAFE_LOADER)
+        root = yaml_depth.compose(text, SAFE_LOADER)
     except (yaml.YAMLError, RecursionError):
-        return []
+        return []  # read (and reported) by its parser when it is audited
     if not isinstance(root, yaml.MappingNode):
         return []
     refs = []
