@@ -155,3 +155,20 @@ def _db(tmp_path):  # type: ignore[no-untyped-def]
     from tests.deps.conftest import BASE_RECORDS, write_db
 
     return write_db(tmp_path / "db", BASE_RECORDS)
+
+
+def test_a_lock_file_that_breaks_its_parser_costs_only_itself(scan: Scan, db) -> None:  # type: ignore[no-untyped-def]
+    """On main a pylock.toml nested 200,000 deep raised RecursionError out of pip-audit's reader and
+    crashed the deps stage: the vulnerable pin in requirements.txt was lost with it (and with
+    `fail_on_scanner_error: false` the gate passed)."""
+    result = scan({"pylock.toml": "a = " + "[" * 200_000, "requirements.txt": "jinja2==2.10\n"}, advisory_db=db)
+    assert any(f.rule_id == "MLS201" and f.package == "jinja2" for f in result.findings)
+    assert [e.path for e in result.errors] == ["pylock.toml"], result.errors
+
+
+def test_a_companion_lock_that_breaks_its_parser_settles_nothing(scan: Scan, db) -> None:  # type: ignore[no-untyped-def]
+    files = {"pyproject.toml": "[project]\nname='x'\nversion='1'\ndependencies=['jinja2>=2']\n",
+             "pylock.toml": "a = " + "[" * 200_000, "requirements.txt": "jinja2==2.10\n"}
+    result = scan(files, advisory_db=db)
+    assert any(f.rule_id == "MLS201" and f.path == "requirements.txt" for f in result.findings)
+    assert "pylock.toml" in [e.path for e in result.errors]
