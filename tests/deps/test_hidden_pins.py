@@ -172,3 +172,18 @@ def test_a_companion_lock_that_breaks_its_parser_settles_nothing(scan: Scan, db)
     result = scan(files, advisory_db=db)
     assert any(f.rule_id == "MLS201" and f.path == "requirements.txt" for f in result.findings)
     assert "pylock.toml" in [e.path for e in result.errors]
+
+
+@pytest.mark.parametrize("files", [
+    {"noxfile.py": "import nox\n@nox.session\ndef tests(session):\n    session.install('-r', 'deps/test.lst')\n",
+     "deps/test.lst": "jinja2==2.10\n"},
+    {"noxfile.py": "def tests(session):\n    session.run('pip', 'install', '--requirement=deps/test.lst')\n",
+     "deps/test.lst": "jinja2==2.10\n"},
+    {"requirements.lock": "jinja2==2.10\n"},
+    {"requirements-dev.lock": "jinja2==2.10\n"},
+], ids=["nox install", "nox run pip", "rye lock", "rye dev lock"])
+def test_requirements_a_repository_installs_are_found(scan: Scan, db, files: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """On main noxfile.py was an installer the docs named, but `session.install("-r", X)` (separate
+    string arguments) was never read; rye's `requirements*.lock` were not manifests: both passed."""
+    result = scan(files, advisory_db=db)
+    assert any(f.rule_id == "MLS201" and f.package == "jinja2" for f in result.findings), result.findings
