@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class Severity(str, Enum):
@@ -53,9 +53,10 @@ class Stage(str, Enum):
     deps = "deps"
     models = "models"
     fuzz = "fuzz"
+    assess = "assess"
 
 
-STAGE_ORDER = (Stage.deps, Stage.models, Stage.fuzz)
+STAGE_ORDER = (Stage.deps, Stage.models, Stage.fuzz, Stage.assess)
 
 
 class Finding(BaseModel):
@@ -108,3 +109,6 @@ class StageResult(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     errors: list[StageError] = Field(default_factory=list)
     stats: dict[str, int | float] = Field(default_factory=dict)
+    details: dict[str, JsonValue] = Field(
+        default_factory=dict, description="stage-specific tables for the reports (never judged)"
+    )

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from mlsecops.policy.common import SeverityOrOff, Strict, Threshold, Waiver
+from mlsecops.stages.assess.policy import AssessPolicy
 from mlsecops.stages.deps.policy import DepsPolicy
 from mlsecops.stages.fuzz.policy import FuzzPolicy
 from mlsecops.stages.models.policy import ModelsPolicy
@@ -32,8 +33,9 @@ class Policy(Strict):
     deps: DepsPolicy = Field(default_factory=DepsPolicy)
     models: ModelsPolicy = Field(default_factory=ModelsPolicy)
     fuzz: FuzzPolicy = Field(default_factory=FuzzPolicy)
+    assess: AssessPolicy = Field(default_factory=AssessPolicy)
     waivers: list[Waiver] = Field(default_factory=list)
 
     def threshold(self, stage: str) -> Threshold:
-        section: DepsPolicy | ModelsPolicy | FuzzPolicy = getattr(self, stage)
+        section: DepsPolicy | ModelsPolicy | FuzzPolicy | AssessPolicy = getattr(self, stage)
         return section.fail_on
