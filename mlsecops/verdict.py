@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from mlsecops.findings import Finding, StageError
 
@@ -35,6 +35,7 @@ class Verdict(BaseModel):
     findings: list[JudgedFinding] = Field(default_factory=list)
     errors: list[StageError] = Field(default_factory=list)
     stages: dict[str, dict[str, int | float]] = Field(default_factory=dict)
+    details: dict[str, dict[str, JsonValue]] = Field(default_factory=dict, description="per stage, for reporters")
     expired_waivers: list[ExpiredWaiver] = Field(default_factory=list)
     policy: str = ""
     fail_closed: bool = True

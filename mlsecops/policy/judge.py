@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from pydantic import JsonValue
+
 from mlsecops import globs
 from mlsecops.findings import STAGE_ORDER, Finding, StageError, StageResult
 from mlsecops.policy.common import Waiver, blocks
@@ -45,8 +47,11 @@ def judge(results: list[StageResult], policy: Policy, today: date, policy_source
     judged: list[JudgedFinding] = []
     errors: list[StageError] = []
     stats: dict[str, dict[str, int | float]] = {}
+    details: dict[str, dict[str, JsonValue]] = {}
     for result in sorted(results, key=lambda r: STAGE_ORDER.index(r.stage)):
         stats[result.stage.value] = dict(result.stats)
+        if result.details:
+            details[result.stage.value] = dict(result.details)
         errors.extend(result.errors)
         threshold = policy.threshold(result.stage.value)
         for finding in result.findings:
@@ -82,6 +87,7 @@ def judge(results: list[StageResult], policy: Policy, today: date, policy_source
         findings=judged,
         errors=errors,
         stages=stats,
+        details=details,
         expired_waivers=[expired[k] for k in sorted(expired)],
         policy=policy_source,
         fail_closed=policy.fail_on_scanner_error,

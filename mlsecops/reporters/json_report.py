@@ -29,6 +29,7 @@ def render(verdict: Verdict) -> dict[str, Any]:
         "findings": [_finding(f) for f in verdict.findings],
         "errors": [e.model_dump(mode="json") for e in verdict.errors],
         "stages": verdict.stages,
+        "details": verdict.details,
         "summary": {
             "findings": len(verdict.findings),
             "blocking": verdict.count(Status.blocking),
