@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,fuzz,bench]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,fuzz,assess,bench]'
 	# PyTorch for the tests that torch.save real modules (and the fuzz stage's
 	# weights_only loader). Set PIP_INDEX_URL to PyTorch's CPU index to avoid CUDA wheels.
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0 || echo "torch not installed: its tests will be skipped"
