@@ -6,8 +6,9 @@
 # Build arguments:
 #   BASE_IMAGE   any Debian-like image with Python 3.11+ (default: the public python:3.11-slim);
 #                git is installed with apt when the base has none.
-#   EXTRAS       the package's optional dependency groups to install (default: fuzz, the safe
-#                loaders the fuzz stage drives; empty for a smaller image without them).
+#   EXTRAS       the package's optional dependency groups to install (default: fuzz,assess: the safe
+#                loaders the fuzz stage drives and the assess stage's runtimes and metric
+#                libraries; empty for a smaller image without them).
 #   TORCH_SPEC   e.g. "torch==2.13.0" to add PyTorch (CPU wheels from TORCH_INDEX_URL) for the
 #                fuzz stage's weights_only loader. Left out by default: it is several hundred MB.
 # Every Python package is pinned by constraints.txt and installed from binary wheels only, so
@@ -16,7 +17,7 @@
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
-ARG EXTRAS=fuzz
+ARG EXTRAS=fuzz,assess
 ARG TORCH_SPEC=""
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
