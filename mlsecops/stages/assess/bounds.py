@@ -146,7 +146,7 @@ def _bound_of(entry: ModelEntry, check: Check) -> tuple[float | None, str, str]:
     if check.name == "black_box" and rob.black_box is not None:
         return rob.black_box.max_success_rate, rob.black_box.severity, "attack success rate"
     if check.name == "edge_values" and rob.edge_values is not None:
-        return 0.0, rob.edge_values.severity, "edge-value kinds with NaN/Inf outputs from finite inputs:"
+        return 0.0, rob.edge_values.severity, "kinds of zero-like inputs (0, -0.0, subnormal) giving NaN/Inf outputs:"
     return None, "high", check.name
 
 

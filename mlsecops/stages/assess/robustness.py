@@ -6,7 +6,8 @@ generator, so a commit is measured the same way on every run. The attack works
 in standardised feature space (each column divided by its standard deviation),
 so `eps` is a root-mean-square change per feature in standard deviations, and
 every model query is counted: the whole attack stops at `max_queries` rows.
-Edge values come from the fuzz stage's generators (`fuzz.inference.values`).
+Edge values come from the fuzz stage's generators (`fuzz.inference.values`); a
+runtime crash on them is caught by the gate from the worker's in-flight mark.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from mlsecops.stages.assess.policy import BlackBox, EdgeValues, GaussianNoise, M
 from mlsecops.stages.assess.runners import Runner
 from mlsecops.stages.fuzz import inference
 
-FINITE_EDGES = ("max", "min", "subnormal", "negzero")
-EDGE_KINDS = ("nan", "inf", "-inf", *FINITE_EDGES)
+CANNOT_OVERFLOW = ("zeros", "negzero", "subnormal")
+EDGE_KINDS = ("nan", "inf", "-inf", "max", "min", *CANNOT_OVERFLOW)
 _NOT_IMPORTED = ("torch", "tensorflow", "keras", "jax", "GPy", "catboost", "lightgbm", "xgboost")
 
 
@@ -93,8 +94,8 @@ def black_box(cfg: BlackBox, runner: Runner, X: pd.DataFrame, entry: ModelEntry,
     """ART's HopSkipJump or Boundary attack on correctly classified rows, under a hard query budget."""
     with _art_without_frameworks(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from art.attacks.evasion.boundary import BoundaryAttack
-        from art.attacks.evasion.hop_skip_jump import HopSkipJump
+        import art.attacks.evasion.boundary  # noqa: F401 - imported here, with the frameworks hidden
+        import art.attacks.evasion.hop_skip_jump  # noqa: F401
         from art.estimators.classification.blackbox import BlackBoxClassifier
     check = Check(name="black_box", details={"eps": cfg.eps, "max_queries": float(cfg.max_queries)})
     cols = numeric_columns(X)
@@ -117,6 +118,7 @@ def black_box(cfg: BlackBox, runner: Runner, X: pd.DataFrame, entry: ModelEntry,
         check.error = "no correctly classified row to attack"
         return check
     per_sample = cfg.max_queries // len(chosen)
+    np.random.seed(cfg.seed)  # ART draws from numpy's global generator: the same commit, the same attack
     index = {c: i for i, c in enumerate(classes)}
     used = 0
     distances: list[float] = []
@@ -140,7 +142,7 @@ def black_box(cfg: BlackBox, runner: Runner, X: pd.DataFrame, entry: ModelEntry,
             return onehot
 
         est = BlackBoxClassifier(predict, input_shape=(len(cols),), nb_classes=len(classes), clip_values=(lo, hi))
-        distances.append(_attack_one(cfg, est, z[int(row)], HopSkipJump, BoundaryAttack, per_sample, spent))
+        distances.append(_attack_one(cfg, est, z[int(row)], lo, hi, rng, per_sample, spent))
         used += spent[0]
     found = np.array(distances)
     success = float(np.mean(found <= cfg.eps))
@@ -152,35 +154,56 @@ def black_box(cfg: BlackBox, runner: Runner, X: pd.DataFrame, entry: ModelEntry,
     return check
 
 
-def _attack_one(cfg: BlackBox, est: Any, z0: np.ndarray, hsj: Callable[..., Any], boundary: Callable[..., Any],
+def _starting_point(est: Any, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator,
+                    tries: int = 50) -> np.ndarray | None:
+    """A seeded random point of the data's range that the model labels differently (ART's own draw is unseeded)."""
+    original = est.predict(x).argmax(axis=1)[0]
+    for _ in range(tries):
+        cand = rng.uniform(lo, hi, size=x.shape).astype(np.float32)
+        if est.predict(cand).argmax(axis=1)[0] != original:
+            return cand
+    return None
+
+
+def _attack_one(cfg: BlackBox, est: Any, z0: np.ndarray, lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator,
                 budget: int, spent: list[int]) -> float:
     """The smallest RMS distance to a flipped decision found within the budget (inf when none)."""
+    from art.attacks.evasion.boundary import BoundaryAttack
+    from art.attacks.evasion.hop_skip_jump import HopSkipJump
+
     x = z0[None, :].astype(np.float32)
     if cfg.attack == "hop_skip_jump":
-        attack = hsj(est, targeted=False, norm=2, max_iter=1, max_eval=100, init_eval=20, init_size=50, verbose=False)
+        attack = HopSkipJump(est, targeted=False, norm=2, max_iter=1, max_eval=100, init_eval=20, init_size=50,
+                             verbose=False)
         round_cost = 200
     else:
-        attack = boundary(est, targeted=False, max_iter=20, num_trial=10, sample_size=10, init_size=50, verbose=False)
-        round_cost = 20 * 10 * 10 + 50
-    best, adv = np.inf, None
+        attack = BoundaryAttack(est, targeted=False, max_iter=20, num_trial=10, sample_size=10, init_size=50,
+                                verbose=False)
+        round_cost = 20 * 10 * 10
+    best = np.inf
     try:
-        original = est.predict(x).argmax(axis=1)
+        original = est.predict(x).argmax(axis=1)[0]
+        adv = _starting_point(est, x, lo, hi, rng)
+        if adv is None:
+            return best  # no point of the data's range flips this row's decision
+        best = float(np.linalg.norm(adv[0] - x[0]) / np.sqrt(x.shape[1]))
         while budget - spent[0] >= min(round_cost, budget // 4 + 1):
-            kwargs = {"x_adv_init": adv} if adv is not None else {}
-            out = attack.generate(x=x, y=None, **kwargs)
-            if est.predict(out).argmax(axis=1)[0] != original[0]:
+            out = attack.generate(x=x, y=None, x_adv_init=adv)
+            if est.predict(out).argmax(axis=1)[0] != original:
                 dist = float(np.linalg.norm(out[0] - x[0]) / np.sqrt(x.shape[1]))
                 if dist < best:
                     best, adv = dist, out
-            elif adv is None:
-                break  # not even a starting point was found: the model did not flip
     except _OutOfQueries:
         pass
     return best
 
 
 def edge_values(cfg: EdgeValues, runner: Runner, X: pd.DataFrame, mark: Callable[[str], None]) -> Check:  # noqa: N803
-    """Edge values in every numeric feature of a few rows; a crash ends the worker and `mark` names the input."""
+    """Edge values in every numeric feature of a few rows; a crash ends the worker and `mark` names the input.
+
+    As in the fuzz stage, NaN or Inf out of NaN, ±Inf or dtype extremes is legitimate (they overflow);
+    out of zeros, -0.0 or subnormals (which cannot) it is a problem. A refusal (an exception) is fine.
+    """
     check = Check(name="edge_values", details={"rows": float(min(cfg.rows, len(X)))})
     cols = numeric_columns(X)
     if not cols:
@@ -204,7 +227,7 @@ def edge_values(cfg: EdgeValues, runner: Runner, X: pd.DataFrame, mark: Callable
             continue
         arr = out.scores if out.scores is not None else out.values
         bad = 0 if arr is None or np.asarray(arr).dtype.kind != "f" else int((~np.isfinite(np.asarray(arr))).sum())
-        flagged = kind in FINITE_EDGES and bad > 0
+        flagged = kind in CANNOT_OVERFLOW and bad > 0
         problems += int(flagged)
         check.details[kind] = float(bad)
         if flagged:

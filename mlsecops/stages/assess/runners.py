@@ -216,7 +216,7 @@ class LightGBMRunner(Runner):
     def __init__(self, path: Path) -> None:
         import lightgbm as lgb
 
-        self.booster = lgb.Booster(model_file=str(path), params={"num_threads": 1})
+        self.booster = lgb.Booster(model_file=str(path))
         self.objective = str(self.booster.dump_model(num_iteration=0).get("objective", "")).split(" ")[0]
 
     def predict(self, X: pd.DataFrame) -> Prediction:  # noqa: N803

@@ -51,6 +51,7 @@ def run(job: Job) -> Results:
     except table.DataError as exc:
         w.results.error = str(exc)
         w.save()
+        w.mark("done")
         return w.results
     task = job.entry.resolved_task
     for model in job.models:
