@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["detection", "performance", "deps", "fuzz", "adversarial"]
+ORDER = ["detection", "performance", "deps", "fuzz", "assess", "adversarial"]
 BENCHMARKS = [
     ["detection.py"],
     ["performance.py"],
     ["deps_match.py"],
     ["fuzz_throughput.py"],
+    ["assess.py"],
     ["adversarial.py"],
 ]
 HEADER = """# Benchmark results
