@@ -210,3 +210,16 @@ def test_cli_accepts_assess_and_reports_it_in_console(tmp_path: Path) -> None:
     assert "assess " in proc.stdout and "MLS403" in proc.stdout
     bad = run_cli("scan", str(repo), "--stages", "assess,judge")
     assert bad.returncode == 2 and "deps, models, fuzz, assess" in bad.stderr
+
+
+def test_a_symlinked_folder_is_not_followed_in_the_work_tree(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "eval.csv").write_text(DATA.csv())
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    write(repo, {"models/credit.onnx": model(FAIR), ".mlsecops.yml": POLICY})
+    (repo / "data").symlink_to(outside, target_is_directory=True)
+    code, report = scan_json(tmp_path, repo, "--stages", "assess")
+    assert code == 2
+    assert "data is a symlink (not followed)" in report["errors"][0]["message"]

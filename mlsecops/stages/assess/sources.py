@@ -88,6 +88,9 @@ def head(changeset: Changeset, rel: str, workdir: Path, limit_mb: int) -> Source
             raise SourceError(f"{rel} does not exist at the head commit")
         return found
     path = changeset.root / rel
+    for parent in [changeset.root / "/".join(rel.split("/")[:i]) for i in range(1, rel.count("/") + 1)]:
+        if parent.is_symlink():
+            raise SourceError(f"{rel}: {parent.relative_to(changeset.root)} is a symlink (not followed)")
     try:
         fh, st = open_regular(path)
         fh.close()
