@@ -209,7 +209,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     n = len(policy.waivers) + len(policy.deps.ignore)
     print(f"{path}: valid (thresholds deps={policy.deps.fail_on} models={policy.models.fail_on} "
-          f"fuzz={policy.fuzz.fail_on}; {n} waiver(s))")
+          f"fuzz={policy.fuzz.fail_on} assess={policy.assess.fail_on}; {len(policy.assess.models)} assessed model(s); "
+          f"{n} waiver(s))")
     return EXIT_PASS
 
 
