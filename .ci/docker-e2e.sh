@@ -93,7 +93,7 @@ else
     "$PY" - >"$WORK/requirements.txt" <<'EOF'
 import tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))["project"]
-print("\n".join(p["dependencies"] + p["optional-dependencies"]["fuzz"]))
+print("\n".join(p["dependencies"] + p["optional-dependencies"]["fuzz"] + p["optional-dependencies"]["assess"]))
 EOF
     "$PY" -m pip download -q --disable-pip-version-check -d "$WHEELS" --only-binary=:all: \
       --python-version 3.11 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
@@ -119,7 +119,7 @@ log "built $IMAGE in ${BUILD_S}s: ${SIZE_MB} MB"
 docker run --rm --entrypoint sh "$IMAGE" -c 'for c in gcc cc g++ clang make; do command -v $c && exit 1; done; exit 0' \
   >/dev/null || fail "a compiler is left in the image"
 docker run --rm --entrypoint /opt/mlsecops/bin/python "$IMAGE" -c \
-  "import atheris, onnxruntime, safetensors, h5py, fickling, modelscan, pip_audit; import mlsecops.stages.fuzz.stage" \
+  "import atheris, onnxruntime, safetensors, h5py, fickling, modelscan, pip_audit, pandas, sklearn, fairlearn, skops, fastparquet, xgboost, lightgbm, art.estimators.classification.blackbox; import mlsecops.stages.fuzz.stage, mlsecops.stages.assess.stage" \
   || fail "a runtime dependency does not import in the image"
 
 ms() { "$PY" -c 'import time; print(int(time.time() * 1000))'; }
@@ -173,7 +173,7 @@ run_action() {
     -e GITHUB_API_URL="$API_URL" -e GITHUB_SERVER_URL=https://github.example -e GITHUB_RUN_ID=99 \
     -e GITHUB_WORKFLOW="mlsecops e2e" -e GITHUB_OUTPUT=/github/file_commands/output \
     -e GITHUB_STEP_SUMMARY=/github/file_commands/summary \
-    -e INPUT_PATH=. -e INPUT_POLICY= -e INPUT_STAGES=deps,models,fuzz -e INPUT_FUZZ-BUDGET=5 \
+    -e INPUT_PATH=. -e INPUT_POLICY= -e INPUT_STAGES=deps,models,fuzz,assess -e INPUT_FUZZ-BUDGET=5 \
     -e INPUT_ADVISORY-DB=/advisories -e INPUT_SARIF-FILE=mlsecops.sarif -e INPUT_COMMENT=true \
     -e INPUT_GITHUB-TOKEN="$TOKEN" -e INPUT_BASE-REF= -e INPUT_HEAD-REF= \
     "$IMAGE"
@@ -203,7 +203,9 @@ sarif = json.loads(sarif_path.read_text())
 uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for run in sarif["runs"] for r in run["results"]}
 for planted in ("models/classifier.pkl", "models/checkpoint.pt", "data/vocab.txt"):
     assert planted in uris, (planted, sorted(uris))
-assert {run["automationDetails"]["id"] for run in sarif["runs"]} >= {"mlsecops/models/"}
+assert {run["automationDetails"]["id"] for run in sarif["runs"]} >= {"mlsecops/models/", "mlsecops/assess/"}
+assess_run = next(run for run in sarif["runs"] if run["automationDetails"]["id"] == "mlsecops/assess/")
+assert [r["ruleId"] for r in assess_run["results"]] == ["MLS403"], assess_run["results"]
 import jsonschema
 schema = Path("../shared/schemas/sarif-schema-2.1.0.json")
 if schema.exists():
