@@ -10,6 +10,7 @@ worker's results are validated (`job.Results`) before the gate uses them.
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -35,8 +36,6 @@ class Outcome(BaseModel):
     def how(self) -> str:
         s = self.status
         if s.reason == "signaled" and s.signal:
-            import signal
-
             try:
                 name = signal.Signals(s.signal).name
             except ValueError:

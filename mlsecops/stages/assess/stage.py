@@ -21,7 +21,7 @@ from typing import Any
 
 from mlsecops.changes.artifact import Changeset
 from mlsecops.context import Context
-from mlsecops.findings import Stage, StageError, StageResult
+from mlsecops.findings import Finding, Stage, StageError, StageResult
 from mlsecops.stages.assess import bounds, cache, formats, sandboxed, sources
 from mlsecops.stages.assess.job import Job, ModelInput, ModelResult, Role, Scope
 from mlsecops.stages.assess.policy import AssessPolicy, ModelEntry
@@ -83,11 +83,11 @@ class _One:
         self.report: dict[str, Any] = {"path": entry.path, "data": entry.data, "status": "not assessed", "notes": []}
 
     @property
-    def findings(self):  # type: ignore[no-untyped-def]
+    def findings(self) -> list[Finding]:
         return self.verdicts.findings
 
     @property
-    def errors(self):  # type: ignore[no-untyped-def]
+    def errors(self) -> list[StageError]:
         return self.verdicts.errors
 
     def fail(self, message: str) -> _One:
