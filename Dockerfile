@@ -44,8 +44,13 @@ RUN set -eu; \
     find /opt/mlsecops -depth \( -name '__pycache__' -o -name '*.pyc' \) -exec rm -rf {} +; \
     # Not used at run time: test suites, and atheris' static library and sanitizer runtimes (for
     # building and preloading native fuzz targets; the fuzz stage fuzzes Python loaders).
-    rm -rf /opt/mlsecops/lib/python3*/site-packages/numpy/*/tests /opt/mlsecops/lib/python3*/site-packages/numpy/tests \
-           /opt/mlsecops/lib/python3*/site-packages/libclang_rt.fuzzer_no_main.a \
+    # numpy.testing, which scipy and scikit-learn import, needs numpy/_core/tests/_natype.py: it stays.
+    for dir in /opt/mlsecops/lib/python3*/site-packages/numpy /opt/mlsecops/lib/python3*/site-packages/scipy \
+               /opt/mlsecops/lib/python3*/site-packages/pandas /opt/mlsecops/lib/python3*/site-packages/sklearn; do \
+      [ -d "$dir" ] || continue; \
+      find "$dir" -path '*/tests/*' -type f ! -path '*/_core/tests/_natype.py' -delete; \
+    done; \
+    rm -rf /opt/mlsecops/lib/python3*/site-packages/libclang_rt.fuzzer_no_main.a \
            /opt/mlsecops/lib/python3*/site-packages/*san*_with_fuzzer.so; \
     # Precompile: the scan runs as a user who cannot write __pycache__ here, and it starts faster.
     /opt/mlsecops/bin/python -m compileall -q -j 0 /opt/mlsecops/lib
@@ -55,11 +60,12 @@ LABEL org.opencontainers.image.title="mlsecops" \
       org.opencontainers.image.description="Security gate for ML repositories: dependency audit, model scanning, fuzzing" \
       org.opencontainers.image.source="https://github.com/mlsecops/mlsecops" \
       org.opencontainers.image.licenses="Apache-2.0"
-# git reads the diff; the scan never needs a compiler, a shell tool or a package manager at run time.
+# git reads the diff; libgomp1 is the OpenMP runtime LightGBM's wheel expects from the system (the
+# assess stage); the scan never needs a compiler, a shell tool or a package manager at run time.
 RUN set -eu; \
-    if ! command -v git >/dev/null 2>&1; then \
+    if ! command -v git >/dev/null 2>&1 || ! ldconfig -p | grep -q 'libgomp\.so\.1'; then \
       apt-get update; \
-      apt-get install -y --no-install-recommends git ca-certificates; \
+      apt-get install -y --no-install-recommends git ca-certificates libgomp1; \
       rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb; \
     fi; \
     groupadd --system --gid 10001 mlsecops; \
