@@ -55,11 +55,11 @@ if [ -z "${BASE_IMAGE:-}" ]; then
     BASE_IMAGE=python:3.11-slim
   else
     printf 'APT::Install-Recommends "false";\n' >"$WORK/norecommends.conf"
-    BASE_OPTS=(--variant=minbase --include=python3,python3-venv,git,ca-certificates --aptopt="$WORK/norecommends.conf"
+    BASE_OPTS=(--variant=minbase --include=python3,python3-venv,git,ca-certificates,libgomp1 --aptopt="$WORK/norecommends.conf"
       --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*'
       --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*'
       --dpkgopt='path-exclude=/usr/share/info/*')
-    BASE_TAG=v1  # bump when BASE_OPTS change
+    BASE_TAG=v2  # bump when BASE_OPTS change
     BASE_IMAGE=mlsecops-base:bookworm-$BASE_TAG
     if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
       TARBALL=$CACHE/base-bookworm-$BASE_TAG.tar
