@@ -243,6 +243,6 @@ CLI_MS=$(( $(ms) - S0 ))
 [ "$(stat -c %u "$WORK/workspace/cli.json")" = 1000 ] || fail "CLI reports should belong to the folder's owner (uid 1000)"
 
 RESULT="image ${IMAGE} (base ${BASE_IMAGE}): ${SIZE_MB} MB, built in ${BUILD_S}s; cold start \`--version\` ${VERSION_MS} ms; \
-Action run on the demo PR (deps+models+fuzz, fuzz budget 5 s) ${ACTION_MS} ms; \`scan\` CLI (deps+models) ${CLI_MS} ms"
+Action run on the demo PR (deps+models+fuzz+assess, fuzz budget 5 s) ${ACTION_MS} ms; \`scan\` CLI (deps+models) ${CLI_MS} ms"
 echo "$RESULT" | tee "$CACHE/last-result.txt"
 log "docker e2e passed"
