@@ -57,11 +57,18 @@ DOCS = ["README.md", "SECURITY.md", "docs", "examples", "mlsecops/templates", "b
 _PIP = re.compile(r"pip3? install\s+(?:-[-\w]+\s+)*([\"']?)(?P<target>[^\s\"'`-][^\s\"'`]*(?: @ [^\s\"'`]+)?)\1")
 
 
+def _generated(rel: Path) -> bool:
+    """`make demo` builds examples/demo-repo (its planted files are not documentation)."""
+    return rel.parts[:2] == ("examples", "demo-repo")
+
+
 def _instructions() -> list[tuple[str, str]]:
     found = []
     for entry in DOCS:
         path = ROOT / entry
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in {".md", ".j2", ".yml", ".txt"})
+        files = [path] if path.is_file() else sorted(
+            p for p in path.rglob("*")
+            if p.suffix in {".md", ".j2", ".yml", ".txt"} and not _generated(p.relative_to(ROOT)))
         for f in files:
             for m in _PIP.finditer(f.read_text(encoding="utf-8")):
                 found.append((str(f.relative_to(ROOT)), m.group("target")))
