@@ -24,12 +24,12 @@ from tests.rendering import github_render, untrusted_links
 
 TEMPLATES = ROOT / "mlsecops" / "templates"
 _FILTERED = re.compile(r"\|\s*(md|code|plain|url)\b")
-_NUMBER = re.compile(r"""(\|\s*(length|int)\b[^|]*$)|(^"%\.0f" \| format\()|(^"\{:,\}"\.format\()""")
+_NUMBER = re.compile(r"""(\|\s*(length|int)\b[^|]*$)|(^"%[+]?\.[0-9]f" \| format\()|(^"\{:,\}"\.format\()|(^a(num|signed)\()""")
 _MACRO_CALL = re.compile(r"^(m\.)?(file_table|dep_table|findings_table|more|sev|ref|where|problems)\(")
 _LITERAL = re.compile(r"""^(["'][^"']*["'])(\s+if\s+.+?(\s+else\s+["'][^"']*["'])?)?$""")
 # Numbers, enums and values built from patterns (comment_view.py): nothing a scan or a report writes as text.
 RAW_OK = {
-    "view.models.total", "view.deps.total", "view.deps.findings", "view.other.total", "view.fix_list()",
+    "view.models.total", "view.behaviour.total", "view.deps.total", "view.deps.findings", "view.other.total", "view.fix_list()",
     "row.convert_to", "g", "e.stage.value", "w.matched", "version", "f.line", "title", "total - shown", "what",
     "marker", "state_marker", "dep_vulns.total", 'fst.get("targets", 0)', "rows.findings", "rows.total",
     '{"critical": "🟥", "high": "🟧", "medium": "🟨", "low": "🟦", "info": "⬜"}[s.value if s.value is defined else s]',

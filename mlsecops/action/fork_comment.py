@@ -191,6 +191,9 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     except (FailedPost, ApiError, OSError, ValueError, KeyError) as exc:
         print(f"mlsecops: the PR comment was not posted: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a hostile artifact must end as a readable error, never a traceback
+        print(f"mlsecops: the PR comment was not posted: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
+        return 2
     print(f"mlsecops: PR comment {result.action}" + (f" ({result.reason})" if result.reason else ""))
     return 0
 

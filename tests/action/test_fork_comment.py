@@ -225,11 +225,12 @@ def _poison(report: dict[str, Any]) -> dict[str, Any]:
     from mlsecops.reporters.report_model import Report
 
     def paths(node: Any, here: tuple) -> list[tuple]:
-        if isinstance(node, dict):
-            return [p for k, v in node.items() for p in paths(v, (*here, k))]
+        if isinstance(node, dict):  # an assessed model's `status` stays, or its tables are not rendered at all
+            return [p for k, v in node.items() if not ("details" in here and k == "status") for p in paths(v, (*here, k))]
         if isinstance(node, list):
             return [p for i, v in enumerate(node) for p in paths(v, (*here, i))]
-        return [here] if isinstance(node, str) else []
+        # strings, and numbers where the schema takes any JSON (the assess stage's tables)
+        return [here] if isinstance(node, str) or (type(node) in (int, float) and "details" in here) else []
 
     def put(doc: Any, where: tuple, value: str) -> None:
         for part in where[:-1]:
@@ -252,13 +253,23 @@ def test_no_string_of_a_forks_report_reaches_the_comment_as_markup(tmp_path: Pat
     """Every string a report may carry, not only finding messages: on main the expiry dates of waivers
     (`expired_waivers[].expired`, `waiver_expires`) went into the comment unescaped, so a fork's
     report put a live link, an image and a team mention in the bot's comment, and a file path with
-    `../` made a "file at the head commit" link lead anywhere on github.com."""
+    `../` made a "file at the head commit" link lead anywhere on github.com. The assess stage's
+    tables (free JSON in the schema) printed `rows` and a group count raw, and a string where a
+    number belongs made the render raise, so no comment was posted at all."""
     from tests.test_reports import verdict
 
     v = verdict()
     v.head = HEAD
     report = json_report.render(v)
     report["expired_waivers"] = [{"waiver": "w", "reason": "r", "expired": "2020-01-01", "matched": 1}]
+    report["stages"]["assess"] = {"models": 1, "seconds": 1.0}
+    group = {"group": "F", "values": {"count": 10.0, "selection_rate": 0.5}}
+    report["details"] = {"assess": {"models": [{
+        "path": "m.onnx", "data": "d.csv", "status": "assessed", "format": "onnx", "rows": 10, "base": "assessed",
+        "notes": ["n"], "metrics": [{"metric": "accuracy", "fairness": False, "head": 0.8, "base": 0.9, "change": -0.1,
+                                     "bound": "min 0.85", "ok": False, "note": "x"}],
+        "robustness": [{"check": "gaussian_noise", "value": 0.1, "bound": 0.05, "notes": ["n"], "ok": False}],
+        "groups": {"columns": ["sex"], "head": [group], "base": [group], "truncated": 2}}]}}
     poisoned = _poison(report)
     poisoned["head"] = HEAD  # a report for another commit is refused whole; this one must be rendered
     assert poisoned["expired_waivers"][0]["reason"] == PAYLOAD and poisoned["findings"][0]["path"] == PAYLOAD
@@ -271,8 +282,9 @@ def test_no_string_of_a_forks_report_reaches_the_comment_as_markup(tmp_path: Pat
     with ApiServer(github("failure")) as gh:
         outcomes = run_posting_workflow(gh, workspace, art, _event("failure"))
         bodies = _bot_comments(gh)
-    assert len(bodies) == 2, outcomes
+    assert len(bodies) == 2 and "exit 0" in outcomes[-1], outcomes
     posted = bodies[1]
+    assert "Model assessment" in posted, posted[-3000:]
     assert "the report was not used" not in posted and "could not be shown" not in posted, posted[:600]
     assert posted.count("<!-- mlsecops:") == 3, posted
     html = github_render().to_html(posted)
