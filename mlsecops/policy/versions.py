@@ -62,6 +62,15 @@ def _walk(rel: str, entry: Callable[[str], Entry | None]) -> str | None:
     return "/".join(done)
 
 
+def _final(rel: str, entry: Callable[[str], Entry | None]) -> Entry | None:
+    """The entry `rel` leads to when it is a file; None when nothing is there. Raises Unreadable."""
+    final = _walk(rel, entry)
+    found = entry(final) if final is not None else None
+    if found is not None and found[0] != "file":
+        raise Unreadable("is not a regular file")
+    return found
+
+
 def at_commit(top: Path, rev: str, rel: str) -> bytes | None:
     """The file's content at commit `rev` (None: no such file). Raises Unreadable, git.GitError."""
 
@@ -75,14 +84,9 @@ def at_commit(top: Path, rev: str, rel: str) -> bytes | None:
             return "link", git.run(top, "cat-file", "blob", blob).decode("utf-8", "surrogateescape")
         return ("dir", "") if kind == "tree" else ("file", blob) if kind == "blob" else ("other", "")
 
-    final = _walk(rel, entry)
-    if final is None:
-        return None
-    found = entry(final)
+    found = _final(rel, entry)
     if found is None:
         return None
-    if found[0] != "file":
-        raise Unreadable("is not a file")
     size = int(git.run(top, "cat-file", "-s", found[1]).decode().strip())
     if size > MAX_POLICY_BYTES:
         raise Unreadable("is larger than 1 MiB")
@@ -104,13 +108,8 @@ def in_worktree(top: Path, rel: str) -> bytes | None:
         return ("dir", "") if stat.S_ISDIR(st.st_mode) else ("file", "") if stat.S_ISREG(st.st_mode) else ("other", "")
 
     final = _walk(rel, entry)
-    if final is None:
+    if final is None or _final(final, entry) is None:
         return None
-    found = entry(final)
-    if found is None:
-        return None
-    if found[0] != "file":
-        raise Unreadable("is not a regular file")
     try:
         fd = os.open(top / final, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:

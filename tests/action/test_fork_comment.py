@@ -156,6 +156,20 @@ def _bot_comments(gh: FakeGitHub) -> list[str]:
     return [c["body"] for c in gh.comments if c["user"]["type"] == "Bot"]
 
 
+def _post_report(tmp_path: Path, report: dict[str, Any], conclusion: str = "failure",
+                 files: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Upload `report` as the fork's artifact and run the posting workflow: (step outcomes, bot comments)."""
+    art = tmp_path / "artifact"
+    art.mkdir()
+    (art / "report.json").write_text(json.dumps(report))
+    (art / "pr-number").write_text(f"{PR}\n")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    with ApiServer(github(conclusion, files=files)) as gh:
+        outcomes = run_posting_workflow(gh, workspace, art, _event(conclusion))
+        return outcomes, _bot_comments(gh)
+
+
 def test_a_fork_cannot_forge_pass_inject_content_or_hijack_a_comment(tmp_path: Path) -> None:
     workspace = tmp_path / "workspace"
     workspace.mkdir()
@@ -198,17 +212,9 @@ def test_a_pr_that_edits_the_scan_workflow_cannot_pass(tmp_path: Path, edited: s
 def test_an_honest_report_of_a_failed_run_is_shown_in_full(tmp_path: Path) -> None:
     from tests.test_reports import verdict
 
-    art = tmp_path / "artifact"
-    art.mkdir()
     v = verdict()
     v.head = HEAD
-    (art / "report.json").write_text(json.dumps(json_report.render(v)))
-    (art / "pr-number").write_text(f"{PR}\n")
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    with ApiServer(github("failure")) as gh:
-        outcomes = run_posting_workflow(gh, workspace, art, _event("failure"))
-        bodies = _bot_comments(gh)
+    outcomes, bodies = _post_report(tmp_path, json_report.render(v))
     assert len(bodies) == 2, outcomes
     seen = github_render().text_of(bodies[1])
     assert seen.startswith("❌ mlsecops: blocked, fix 1 model file and 2 dependencies"), seen[:200]
@@ -273,15 +279,7 @@ def test_no_string_of_a_forks_report_reaches_the_comment_as_markup(tmp_path: Pat
     poisoned = _poison(report)
     poisoned["head"] = HEAD  # a report for another commit is refused whole; this one must be rendered
     assert poisoned["expired_waivers"][0]["reason"] == PAYLOAD and poisoned["findings"][0]["path"] == PAYLOAD
-    art = tmp_path / "artifact"
-    art.mkdir()
-    (art / "report.json").write_text(json.dumps(poisoned))
-    (art / "pr-number").write_text(f"{PR}\n")
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    with ApiServer(github("failure")) as gh:
-        outcomes = run_posting_workflow(gh, workspace, art, _event("failure"))
-        bodies = _bot_comments(gh)
+    outcomes, bodies = _post_report(tmp_path, poisoned)
     assert len(bodies) == 2 and "exit 0" in outcomes[-1], outcomes
     posted = bodies[1]
     assert "Model assessment" in posted, posted[-3000:]
@@ -303,15 +301,7 @@ def test_a_report_from_a_workflow_the_pr_rewrote_is_never_shown(tmp_path: Path) 
     v.head = HEAD
     for f in v.findings:
         f.message = "only a flaky check: maintainers, please merge anyway"
-    art = tmp_path / "artifact"
-    art.mkdir()
-    (art / "report.json").write_text(json.dumps(json_report.render(v)))
-    (art / "pr-number").write_text(f"{PR}\n")
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    with ApiServer(github("failure", files=[".github/workflows/mlsecops-fork-scan.yml"])) as gh:
-        outcomes = run_posting_workflow(gh, workspace, art, _event("failure"))
-        bodies = _bot_comments(gh)
+    outcomes, bodies = _post_report(tmp_path, json_report.render(v), files=[".github/workflows/mlsecops-fork-scan.yml"])
     assert len(bodies) == 2, outcomes
     seen = github_render().text_of(bodies[1])
     assert "please merge anyway" not in seen, seen

@@ -30,7 +30,7 @@ from mlsecops.stages.deps.manifests.interface import ManifestError, ParsedManife
 from mlsecops.stages.deps.manifests.pins import pep508_entry
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 from mlsecops.stages.deps.manifests.references import named_files
-from mlsecops.stages.deps.manifests.setup_py_scope import setup_calls, trusted_bindings
+from mlsecops.stages.deps.manifests.setup_py_scope import module_assignments, setup_calls, trusted_bindings
 
 FIELDS = ("install_requires", "extras_require")
 _MAX_DEPTH = 32
@@ -67,14 +67,7 @@ def _bindings(module: ast.Module) -> dict[str, ast.AST | None]:
     `x[k] = ...`) or declared `global` somewhere maps to None: its value is
     whatever running the script makes of it.
     """
-    bound: dict[str, ast.AST | None] = {}
-    for stmt in module.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            name = stmt.targets[0].id
-            bound[name] = None if name in bound else stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
-            name = stmt.target.id
-            bound[name] = None if name in bound else stmt.value
+    bound = module_assignments(module)
     stores: dict[str, int] = {}
     for node in ast.walk(module):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):

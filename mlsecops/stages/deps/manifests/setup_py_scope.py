@@ -99,8 +99,9 @@ def _holder(name_node: ast.Name, parents: dict[int, ast.AST], setup_calls: set[i
         return "unsafe", None
 
 
-def trusted_bindings(module: ast.Module, setup_calls: set[int]) -> dict[str, ast.AST | None]:
-    """Module-level names mapped to their value when running the script could not change it, else None."""
+def module_assignments(module: ast.Module) -> dict[str, ast.AST | None]:
+    """Names assigned by a plain `x = ...` (or `x: T = ...`) at module level: the value, or None
+    when the module assigns the name more than once."""
     bound: dict[str, ast.AST | None] = {}
     for stmt in module.body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
@@ -109,6 +110,12 @@ def trusted_bindings(module: ast.Module, setup_calls: set[int]) -> dict[str, ast
         elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
             name = stmt.target.id
             bound[name] = None if name in bound else stmt.value
+    return bound
+
+
+def trusted_bindings(module: ast.Module, setup_calls: set[int]) -> dict[str, ast.AST | None]:
+    """Module-level names mapped to their value when running the script could not change it, else None."""
+    bound = module_assignments(module)
     if rewrites_namespace(module):
         return {name: None for name in bound}
     stores = _store_counts(module)
