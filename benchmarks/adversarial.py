@@ -9,7 +9,8 @@ SECURITY.md (between its `adversarial-table` markers).
 Each resource attack shares its folder with a plain malicious pickle that must still be
 found. Time is the CLI's wall clock (start-up included); memory is the peak RSS of the
 largest process, the CLI or any of its workers (getrusage of a small launcher's children).
-The attacks are defined once, in tests/adversarial/catalogue.py.
+The attacks are defined once, in tests/adversarial/catalogue.py (model files) and
+tests/adversarial/config_attacks.py (the policy, manifests and report paths).
 """
 
 from __future__ import annotations
@@ -143,6 +144,19 @@ def policy_row(work: Path) -> list[str]:
             "held" if ok and run.blocked(SENTINEL) else "**FAILED**"]
 
 
+def config_rows(work: Path) -> list[list[str]]:
+    """Attacks on the policy, the manifests and the report paths (tests/adversarial/config_attacks.py)."""
+    from tests.adversarial.config_attacks import CONFIG_ATTACKS, SENTINEL as CONFIG_SENTINEL
+
+    rows = []
+    for attack in CONFIG_ATTACKS:
+        run, result, held = attack.run(work / f"config-{attack.name}")
+        print(f"  {attack.name}: {run.seconds:.1f}s {run.max_rss_mb:.0f} MiB {result}", file=sys.stderr)
+        rows.append([attack.what, attack.limit, result, "yes" if run.blocked(CONFIG_SENTINEL) else "**NO**",
+                     f"{run.seconds:.1f}", f"{run.max_rss_mb:.0f}", "held" if held else "**FAILED**"])
+    return rows
+
+
 def race_rows(work: Path) -> list[list[str]]:
     rows = []
     for kind, what in RACES.items():
@@ -213,6 +227,7 @@ def main() -> int:
         rows.append(evasion_row(work))
         rows.append(names_row(work))
         rows.append(policy_row(work))
+        rows += config_rows(work)
         rows += race_rows(work)
     command = "python benchmarks/adversarial.py" + (" --quick" if args.quick else "")
     text = render(rows, command, time.monotonic() - started)

@@ -182,7 +182,14 @@ def clear_stale_outputs(paths: Sequence[str | None]) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    clear_stale_outputs([args.sarif, args.json_out, args.markdown])
+    from mlsecops import workspace_files
+
+    reports = [args.sarif, args.json_out, args.markdown]
+    # A link the scanned repository holds at a report path is removed, not followed (to /dev/stdout
+    # it would put the report into a CI log); `/dev/stdout` given on the command line stays.
+    for checkout in {Path(args.path).absolute(), Path.cwd()}:
+        workspace_files.clear(checkout, [Path(r) for r in reports if r])
+    clear_stale_outputs(reports)
     with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp, WorkerStarter(Path(tmp) / "models") as workers:
         if "models" in args.stages:
             workers.prestart()

@@ -15,11 +15,14 @@ import pathspec
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 _PROBE = "a/b.c"
+MAX_PATTERN = 4096  # git paths are shorter; pathspec's compile is superlinear (1 MB: over a minute)
 
 
 def problem(pattern: str, negation: bool = True) -> str | None:
     """Why `pattern` is not a usable glob, or None. `negation=False` for a single glob (a waiver's
     path), where a leading `!` could only ever match nothing."""
+    if len(pattern) > MAX_PATTERN:
+        return f"longer than {MAX_PATTERN:,} characters (no path is; compiling it would cost seconds per glob)"
     if pattern != pattern.strip():
         return "leading or trailing spaces (gitignore drops trailing ones; quote what you mean without them)"
     if not pattern:

@@ -109,7 +109,7 @@ def test_markdown_comment_neutralises_hostile_names() -> None:
     html = github_render().to_html(text)
     assert "e.vil" not in " ".join(links(html)) and not untrusted_links(html)  # no live link but ours
     assert "evil" in html and not ragged_tables(html)  # nothing splits a row
-    assert "Waived by the policy (1)" in text and "2030-01-01" in text
+    assert "Waived by the policy (1)" in text and "2030-01-01" in github_render().text_of(text)  # the date, escaped
     assert "mlsecops scan ." in text
 
 
@@ -154,3 +154,23 @@ def test_console_colour_follows_no_color_force_color_and_the_terminal() -> None:
     plain_out, colour = console.render(verdict()), console.render(verdict(), color=True)
     assert "\x1b" not in plain_out and "\x1b[31;1mBLOCKING" in colour
     assert "\x1b[31mred" not in colour and "red [x]" in colour  # the hostile name's own escapes are gone
+
+
+def test_sarif_over_githubs_result_limit_says_what_it_left_out() -> None:
+    """GitHub rejects a run of more than 25,000 results, so the run is cut there; on main the rest
+    vanished from the SARIF without a word. The cut keeps blocking findings first and says how many
+    results were left out, in the run's notifications."""
+    from mlsecops.findings import Finding, Severity, Stage, StageResult
+    from mlsecops.policy.judge import judge
+    from mlsecops.policy.model import Policy
+
+    findings = [Finding(rule_id="MLS103", stage=Stage.models, severity=Severity.medium, path=f"m/{i}.pkl", message="x",
+                        tool="mlsecops", fingerprint=f"fp{i}") for i in range(sarif.MAX_RESULTS_PER_RUN + 7)]
+    findings.append(Finding(rule_id="MLS101", stage=Stage.models, severity=Severity.critical, path="zz.pkl", message="x",
+                            tool="mlsecops", fingerprint="bad"))
+    v = judge([StageResult(stage=Stage.models, findings=findings)], Policy(), date(2026, 6, 1))
+    (run,) = [r for r in sarif.render(v)["runs"] if r["properties"]["stage"] == "models"]
+    assert len(run["results"]) == sarif.MAX_RESULTS_PER_RUN
+    assert run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "zz.pkl"
+    notes = [n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]]
+    assert any("8 results" in n and "25,000" in n for n in notes), notes

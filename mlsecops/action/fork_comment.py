@@ -8,8 +8,8 @@ A fork controls that artifact, and even the scan workflow's file at its head. So
 - the verdict comes from the scan run's conclusion, read through the API (`GET
   /repos/{repo}/actions/runs/{id}`), never from the artifact: a report that says "pass" for
   a run that failed is refused and the comment says the run failed;
-- a pull request that edits `.github/workflows/` cannot get "pass" at all: the run that
-  judged it was defined by the pull request itself;
+- a pull request that edits `.github/workflows/` cannot get "pass" at all, and its report is
+  not shown: the run that judged it, and wrote the report, was defined by the pull request itself;
 - the PR number must name the pull request whose head is the run's head commit;
 - the report must validate against its schema (`schemas/mlsecops-report.schema.json`, the
   pydantic model `Report`), size-capped; anything else is not rendered;
@@ -102,10 +102,13 @@ def decide(run_verdict: Literal["pass", "fail", "error"], report: Report | None,
            edits_workflows: bool) -> Decision:
     """The run's conclusion sets the verdict. The report only adds details, and only when it
     agrees with the run; it may make the verdict worse, never better."""
-    if edits_workflows and run_verdict == "pass":
-        return Decision(verdict="error", notice="This pull request changes .github/workflows/, so the scan that "
-                        "judged it ran a workflow the pull request itself defines: its result cannot pass the gate. "
-                        "A maintainer has to review the workflow change.")
+    if edits_workflows:
+        # The run and its report came from a workflow the pull request defines: neither its "pass"
+        # nor its list of findings is the gate's word.
+        return Decision(verdict=run_verdict if run_verdict != "pass" else "error",
+                        notice="This pull request changes .github/workflows/, so the scan that judged it ran a "
+                        "workflow the pull request itself defines: its result cannot pass the gate and its report "
+                        "is not shown. A maintainer has to review the workflow change.")
     if report is None:
         return Decision(verdict=run_verdict if run_verdict != "pass" else "error",
                         notice=f"The scan run's details could not be shown: {report_problem}. The verdict is the "
@@ -128,11 +131,17 @@ def _verdict(decision: Decision) -> Verdict:
     return verdict
 
 
+# What defines how the scan ran: its workflows, the local actions a workflow can `uses: ./...`,
+# and a repository's own action.yml (`uses: ./`).
+_RUN_DEFINITIONS = (".github/workflows/", ".github/actions/")
+_ACTION_FILES = ("action.yml", "action.yaml")
+
+
 def _edits_workflows(api: GitHubApi, repo: str, number: int) -> bool:
     for f in api.paginate(f"/repos/{repo}/pulls/{number}/files"):
         for key in ("filename", "previous_filename"):
             name = f.get(key) if isinstance(f, dict) else None
-            if isinstance(name, str) and name.startswith(".github/workflows/"):
+            if isinstance(name, str) and (name.startswith(_RUN_DEFINITIONS) or name in _ACTION_FILES):
                 return True
     return False
 
@@ -181,6 +190,9 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         result = post(os.environ if env is None else env, Path(args[0]))
     except (FailedPost, ApiError, OSError, ValueError, KeyError) as exc:
         print(f"mlsecops: the PR comment was not posted: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a hostile artifact must end as a readable error, never a traceback
+        print(f"mlsecops: the PR comment was not posted: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
         return 2
     print(f"mlsecops: PR comment {result.action}" + (f" ({result.reason})" if result.reason else ""))
     return 0

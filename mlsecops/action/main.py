@@ -19,6 +19,7 @@ from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import TextIO
 
+from mlsecops import workspace_files
 from mlsecops.action import changed_files, commands, comment, gitenv, history, inputs, outputs, revisions, runtime
 from mlsecops.action.api import ApiError, GitHubApi
 from mlsecops.action.inputs import ActionInputs, InputError
@@ -26,7 +27,7 @@ from mlsecops.action.redact import LogStream, Redactor
 from mlsecops.changes import git
 from mlsecops.changes.artifact import ChangesetError
 from mlsecops.changes.filelist import ChangedFile
-from mlsecops.cli import EXIT_ERROR, clear_stale_outputs, default_cache_dir, progress_printer, write_reports
+from mlsecops.cli import EXIT_ERROR, default_cache_dir, progress_printer, write_reports
 from mlsecops.context import Context, Outputs
 from mlsecops.findings import Stage
 from mlsecops.pipeline import scan
@@ -134,8 +135,8 @@ def _run(step: Step) -> int:
     workspace = step.rt.workspace.absolute()
     # The SARIF path is in the PR's own workspace: a file committed there must not survive a run
     # that stops early and then be uploaded as if it were this run's result.
-    clear_stale_outputs([str(_under(workspace, args.sarif_file)),
-                         str(_under(workspace, args.comment_file)) if args.comment_file else None])
+    workspace_files.clear(workspace, [_under(workspace, args.sarif_file)]
+                          + ([_under(workspace, args.comment_file)] if args.comment_file else []))
     with tempfile.TemporaryDirectory(prefix="mlsecops-") as tmp, WorkerStarter(Path(tmp) / "models") as workers:
         if Stage.models in args.stages:
             workers.prestart()  # it imports the engines while git fetches the history
@@ -154,7 +155,9 @@ def _scan(step: Step, args: ActionInputs, tmp: Path, workers: WorkerStarter) -> 
     step.say(revs.reason)
     base, head, files = _prepare_history(step, args, revs, root, event)
     try:
-        resolved = policy_source.resolve(root, _policy_arg(workspace, args.policy), base, head)
+        # The policy is judged against the pull request's base even when the changeset falls back to
+        # the whole tree: a history too shallow to diff must not let the PR's own policy apply.
+        resolved = policy_source.resolve(root, _policy_arg(workspace, args.policy), base or revs.base, head or revs.head)
     except PolicyError as exc:
         return _config_error(step, f"invalid policy\n{exc}")
     if files is not None:
@@ -308,9 +311,8 @@ def _guard_listed_policy(step: Step, args: ActionInputs, resolved: policy_source
 
 def _scrub_file(step: Step, path: Path) -> None:
     """Reports are built from repository content only, but a secret must not leave even by accident."""
-    try:
-        data = path.read_bytes()
-    except OSError:
+    data = workspace_files.read_regular(path)
+    if data is None:
         return
     clean = step.redact.bytes(data)
     if clean != data:
@@ -319,15 +321,15 @@ def _scrub_file(step: Step, path: Path) -> None:
 
 def _write_text(step: Step, path: Path, text: str) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        workspace_files.write_text(step.rt.workspace.absolute(), path, text)
     except OSError as exc:
         step.warn(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _policy_arg(workspace: Path, policy: str | None) -> str | None:
-    """A policy file relative to the workspace, or a shipped name as given."""
-    if policy and _under(workspace, policy).exists():
+    """A policy file relative to the workspace, or a shipped name as given (a shipped name is never
+    a file: a pull request could add one called `strict`)."""
+    if policy and policy not in policy_source.SHIPPED and _under(workspace, policy).exists():
         return str(_under(workspace, policy))
     return policy
 

@@ -6,8 +6,11 @@ can be reported where the user has to fix it. YAML 1.1's `yes/no/on/off`
 booleans are turned off (`off` is a valid severity here), and a key written twice
 is an error instead of PyYAML's silent last-one-wins. Hostile YAML cannot hang
 or crash the loader: an alias is walked once however often it is used (a
-"billion laughs" document is linear here), and nesting too deep to parse is a
-PolicyError like any other mistake.
+"billion laughs" document is linear here), nesting too deep to parse is a
+PolicyError like any other mistake (checked before libyaml's composer, which
+recurses in C and would crash the process), and so is a file of more than
+MAX_POLICY_ENTRIES keys and entries (validating each costs time). A pull
+request's proposed policy is parsed too, so its worst case is a few seconds.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mlsecops import yaml_depth
 from mlsecops.policy.model import Policy
 
 MAX_POLICY_BYTES = 1024 * 1024
+MAX_POLICY_ENTRIES = 20_000  # every key and list entry is validated (globs compiled): bounded before that
+_SHOWN_PROBLEMS = 50
 
 Loc = tuple[str | int, ...]
 
@@ -50,8 +56,10 @@ class PolicyError(Exception):
         return "\n".join(lines)
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false, so `off` stays a string."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader (libyaml's parser where PyYAML has it: a pull request's proposed policy is
+    parsed too, and 1 MiB of YAML costs ~30 s in pure Python) with YAML 1.2 booleans: only
+    true/false, so `off` stays a string."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -162,14 +170,23 @@ def line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
 
 def _load(text: str, source: str) -> tuple[Policy, dict[Loc, int]]:
     try:
-        root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        yaml_depth.check(text, _Loader)  # libyaml's composer recurses in C: deep nesting would crash the gate
+    except yaml_depth.TooDeep as exc:
+        raise PolicyError(source, [PolicyProblem(line=exc.line, field="", message="the YAML is nested too deeply")]) from None
+    except yaml.YAMLError:
+        pass  # reported with its line below
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()  # parsed once: the values are constructed from this tree
+        data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise PolicyError(source, [PolicyProblem(line=line, field="", message=f"invalid YAML: {exc.problem}")]) from None
     except yaml.YAMLError as exc:
         raise PolicyError(source, [PolicyProblem(line=None, field="", message=f"invalid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
     if root is None:
         raise PolicyError(source, [PolicyProblem(line=None, field="", message="the policy file is empty")])
     if not isinstance(data, dict):
@@ -180,16 +197,19 @@ def _load(text: str, source: str) -> tuple[Policy, dict[Loc, int]]:
     lines: dict[Loc, int] = {}
     dupes: list[tuple[Loc, int]] = []
     _walk(root, (), lines, dupes)
+    if len(lines) > MAX_POLICY_ENTRIES:
+        raise PolicyError(source, [PolicyProblem(line=None, field="", message=(
+            f"{len(lines):,} keys and list entries, more than the {MAX_POLICY_ENTRIES:,} a policy may have"))])
     if dupes:
         raise PolicyError(
-            source, [PolicyProblem(line=line, field=_field(loc), message="key written twice") for loc, line in dupes]
+            source, [PolicyProblem(line=line, field=_field(loc), message="key written twice") for loc, line in dupes[:_SHOWN_PROBLEMS]]
         )
     try:
         return Policy.model_validate(data), lines
     except ValidationError as exc:
         problems = [
             PolicyProblem(line=_line_for(tuple(e["loc"]), lines), field=_field(tuple(e["loc"])), message=_explain(e))
-            for e in exc.errors()
+            for e in exc.errors()[:_SHOWN_PROBLEMS]
         ]
         raise PolicyError(source, problems) from None
 

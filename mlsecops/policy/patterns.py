@@ -60,6 +60,8 @@ def _rule_glob(pattern: str) -> str | None:
 def _import_glob(pattern: str) -> str | None:
     """The syntax `stages/models/allowlist.py` compiles: `module.path[:name.path]`, each dotted part
     made of identifier characters and glob characters, `**` for any number of module parts."""
+    if len(pattern) > globs.MAX_PATTERN:
+        return f"longer than {globs.MAX_PATTERN:,} characters"
     module, colon, name = pattern.partition(":")
     if ":" in name:
         return "more than one ':' (write module:name)"

@@ -10,11 +10,18 @@ compared field by field with the one in force (`diff.py`); what it would
 loosen blocks by default, what it would only tighten does not. A proposed
 version that does not load is reported, not raised: a broken policy in a PR
 cannot stop the gate, and counts as a loosening. Without the merge base (a
-shallow clone), the base commit's version is used.
+shallow clone), the base commit's version is used. Every version is read with links
+followed only inside the repository (`versions.py`), and a shipped name (`strict`)
+always means the shipped policy: a pull request cannot point the gate at a looser policy
+by a link or by adding a file of that name. When the base commit cannot be read at all,
+the checked-out policy applies only if it is no looser than the shipped default.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -22,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlsecops.changes import git
 from mlsecops.findings import Finding, Severity, Stage, fingerprint
+from mlsecops.policy import versions
 from mlsecops.policy.diff import WHOLE_FILE, Change, PolicyDiff, diff
 from mlsecops.policy.loader import MAX_POLICY_BYTES, PolicyError, PolicyProblem, load_policy, load_policy_text, parse_policy_text
 from mlsecops.policy.model import Policy
@@ -47,12 +55,13 @@ def _shipped(name: str) -> ResolvedPolicy:
 
 
 def resolve(root: Path, explicit: str | None, base: str | None, head: str | None) -> ResolvedPolicy:
-    """Raise PolicyError for a policy that cannot be used."""
+    """Raise PolicyError for a policy that cannot be used. A shipped name always means the shipped
+    policy, even where a file of that name exists (a pull request can add one): `./strict` is the file."""
     root_dir = root if root.is_dir() else root.parent
     if explicit:
-        path = Path(explicit)
-        if not path.exists() and explicit in SHIPPED:
+        if explicit in SHIPPED:
             return _shipped(explicit)
+        path = Path(explicit)
         if not path.exists():
             raise PolicyError(explicit, [PolicyProblem(line=None, field="", message="no such policy file (shipped names: " + ", ".join(SHIPPED) + ")")])
     else:
@@ -67,10 +76,48 @@ def resolve(root: Path, explicit: str | None, base: str | None, head: str | None
 
 
 def _display(path: Path, root: Path) -> str:
+    """`path` as the user named it, relative to PATH (links inside the repository not followed)."""
+    lexical, base = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    try:
+        return lexical.relative_to(base).as_posix()
+    except ValueError:
+        pass
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+def _repo_path(path: Path, top: Path) -> str | None:
+    """`path` relative to the top level `top`, or None outside the repository. Only the part of the
+    path above the repository is resolved: a link inside it is the pull request's to choose, and
+    is followed (or not) by `versions`, never here."""
+    lexical = Path(os.path.abspath(path))
+    real_top = top.resolve()
+    for ancestor in reversed([lexical, *lexical.parents]):
+        if ancestor.resolve() == real_top:
+            rel = lexical.relative_to(ancestor).as_posix()
+            return None if rel == "." else rel
+    return None
+
+
+@dataclass(frozen=True)
+class _Version:
+    """One version of the policy file: its content, None when there is no file, or why it cannot be read."""
+
+    content: bytes | None = None
+    problem: str | None = None
+
+    @property
+    def missing(self) -> bool:
+        return self.content is None and self.problem is None
+
+
+def _version(read: Callable[[], bytes | None]) -> _Version:
+    try:
+        return _Version(content=read())
+    except versions.Unreadable as exc:
+        return _Version(problem=str(exc))
 
 
 def _guard_against_tamper(path: Path, root: Path, base: str, head: str, explicit: bool = False) -> ResolvedPolicy | None:
@@ -81,16 +128,22 @@ def _guard_against_tamper(path: Path, root: Path, base: str, head: str, explicit
     the base commit's: on a pull request that is the target branch as it is now, which may be
     newer than the merge base. A CI checkout of the merge commit (HEAD is neither base nor head)
     is compared through `head`, so a policy change on the target branch is not taken for the PR's.
+    Every version is read as `versions` reads it: a link is followed only inside the repository,
+    so a pull request cannot point the policy file at a looser one elsewhere. When the base
+    commit cannot be read at all, the gate fails closed (`_without_base`).
     """
     top = git.toplevel(root)
     if top is None:
         return None
-    try:
-        rel_top = path.absolute().resolve().relative_to(top.resolve()).as_posix()
-    except ValueError:
+    rel_top = _repo_path(path, top)
+    if rel_top is None:
         return None  # a policy outside the repository cannot be edited by the PR
+    display = _display(path, root)
     try:
         base_sha = git.rev_parse(top, base)
+    except git.GitError as exc:
+        return _without_base(top, rel_top, display, base, str(exc), explicit)
+    try:
         try:
             head_sha: str | None = git.rev_parse(top, head)
         except git.GitError:
@@ -99,35 +152,60 @@ def _guard_against_tamper(path: Path, root: Path, base: str, head: str, explicit
             fork = git.merge_base(top, base_sha, head_sha) if head_sha else base_sha
         except git.GitError:
             fork = base_sha  # a shallow history without the merge base: the base commit itself
-        before = git.show_file(top, fork, rel_top)
+        before = _version(lambda: versions.at_commit(top, fork, rel_top))
         if head_sha and head_sha != git.rev_parse(top, "HEAD"):
-            after = git.show_file(top, head_sha, rel_top)
+            after = _version(lambda: versions.at_commit(top, head_sha, rel_top))
         else:
-            after = path.read_bytes() if path.exists() else None
-        trusted = before if fork == base_sha else git.show_file(top, base_sha, rel_top)
-    except (git.GitError, OSError):
-        return None
+            after = _version(lambda: versions.in_worktree(top, rel_top))
+        trusted = before if fork == base_sha else _version(lambda: versions.at_commit(top, base_sha, rel_top))
+    except git.GitError as exc:
+        return _without_base(top, rel_top, display, base, str(exc), explicit)
     if before == after:
         return None
-    display = _display(path, root)
-    verb = "deletes" if after is None else "adds" if before is None else "edits"
-    if trusted is None:
-        chosen = _shipped("default")
-        note = ("the base commit has no policy file, so it was judged with the shipped default; "
-                "the new policy takes effect after merge")
-    else:
+    verb = "deletes" if after.missing else "adds" if before.missing else "edits"
+    if trusted.content is not None:
         chosen = ResolvedPolicy(
-            policy=load_policy_text(trusted.decode("utf-8", "replace"), f"{display}@{base_sha[:12]}"),
+            policy=load_policy_text(trusted.content.decode("utf-8", "replace"), f"{display}@{base_sha[:12]}"),
             source=f"{display} at base {base_sha[:12]}",
         )
         note = f"it was judged with the base commit's version ({base_sha[:12]}); the change takes effect after merge"
-    change = compare(chosen.policy, after, display, explicit)
+    elif trusted.problem is not None:
+        chosen = _shipped("default")
+        note = (f"the base commit's policy file {trusted.problem}, so it was judged with the shipped default; "
+                "the change takes effect after merge")
+    else:
+        chosen = _shipped("default")
+        note = ("the base commit has no policy file, so it was judged with the shipped default; "
+                "the new policy takes effect after merge")
+    change = compare(chosen.policy, after.content, display, explicit, after.problem)
     chosen.findings.extend(change_findings(chosen.policy, display, note, verb, change))
     return chosen
 
 
-def compare(in_force: Policy, proposed: bytes | None, display: str, explicit: bool = False) -> PolicyDiff:
-    """What the proposed file (None: deleted) would change against the policy in force."""
+def _without_base(top: Path, rel_top: str, display: str, base: str, why: str, explicit: bool) -> ResolvedPolicy:
+    """The base commit cannot be read (not fetched), so what the pull request did to the policy
+    cannot be told. Fail closed: the checked-out policy applies only when it is no looser than the
+    shipped default; otherwise the shipped default applies and MLS001 lists what would loosen it."""
+    default = _shipped("default")
+    after = _version(lambda: versions.in_worktree(top, rel_top))
+    if after.missing:
+        return default
+    change = compare(default.policy, after.content, display, explicit, after.problem)
+    if not change.loosening and after.content is not None:
+        return ResolvedPolicy(policy=load_policy_text(after.content.decode("utf-8"), display),
+                              source=f"{display} (the base commit could not be read; no looser than the shipped default)")
+    note = (f"the base commit {base[:40]!r} could not be read ({why[:200]}), so it was judged with the shipped default; "
+            "fetch the base commit (actions/checkout with fetch-depth: 0) to judge it with the base branch's policy")
+    default.findings.extend(change_findings(default.policy, display, note, "may edit", change))
+    return default
+
+
+def compare(in_force: Policy, proposed: bytes | None, display: str, explicit: bool = False,
+            problem: str | None = None) -> PolicyDiff:
+    """What the proposed file (None: deleted; `problem`: it cannot be read) would change against
+    the policy in force."""
+    if problem is not None:
+        return _unknown(f"the proposed policy file {problem}, so what it would apply cannot be read")
     if proposed is None:
         if explicit:
             return _unknown(f"the policy file {display} is gone after merge, so every run naming it would stop (exit 2)")

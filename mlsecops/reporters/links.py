@@ -74,6 +74,9 @@ class FileLinks(BaseModel):
         if not self.usable() or not path:
             return None
         full = f"{self.prefix.strip('/')}/{path}" if self.prefix.strip("/") else path
+        if any(part in ("", ".", "..") for part in full.split("/")):
+            return None  # no file git tracks is named so; a browser would resolve `..` to another page
+
         # A name that is not UTF-8 reaches us with lone surrogates: its original bytes, percent-encoded.
         url = f"{self.repo_url}/blob/{self.head}/{quote(full, safe='/', errors='surrogateescape')}"
         return url + (f"#L{int(line)}" if line and line > 1 else "")

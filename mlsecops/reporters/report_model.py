@@ -22,6 +22,7 @@ SCHEMA_ID = "https://github.com/mlsecops/mlsecops/schemas/mlsecops-report.schema
 
 Text = Annotated[str, Field(max_length=20_000)]
 Short = Annotated[str, Field(max_length=4_096)]
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 Scalar = str | int | float | bool | None
 StageName = Annotated[str, Field(max_length=40, pattern=r"^[a-z]{1,40}$")]
 
@@ -53,7 +54,7 @@ class ReportFinding(_Strict):
     reproducer: Text | None = None
     properties: dict[Short, Scalar | Text] = Field(default_factory=dict, max_length=100)
     waiver_reason: Text | None = None
-    waiver_expires: Short | None = None
+    waiver_expires: IsoDate | None = None
     expired_waiver: Short | None = None
 
 
@@ -83,7 +84,7 @@ class ReportTool(_Strict):
 class ReportExpiredWaiver(_Strict):
     waiver: Text
     reason: Text
-    expired: Short
+    expired: IsoDate
     matched: int = Field(default=0, ge=0)
 
 

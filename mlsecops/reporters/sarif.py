@@ -6,7 +6,7 @@ because upload-sarif ignores its `category` input when runs carry an id); every 
 rule is in its run's rules; rules carry a numeric-string `security-severity`; URIs are
 repository-relative and percent-encoded. Waived findings are left out: code scanning
 ignores SARIF `suppressions` and would reopen them as alerts. At most 25,000 results per
-run, as GitHub accepts.
+run, as GitHub accepts (blocking and worst first; a notification says how many were left out).
 
 Locations are chosen for upload-sarif, which reads and hashes the whole of every file a
 result with a `region.startLine` points at (docs/action.md#sarif-and-code-scanning):
@@ -105,7 +105,8 @@ def _message(f: JudgedFinding) -> str:
 
 def _run(stage: str, findings: list[JudgedFinding], errors: list[dict], rules: dict[str, Rule], locator: Locator,
          run_category: str) -> dict:
-    shown = [f for f in findings if f.status != Status.waived][:MAX_RESULTS_PER_RUN]
+    reported = [f for f in findings if f.status != Status.waived]
+    shown = reported[:MAX_RESULTS_PER_RUN]  # the verdict lists blocking findings first, worst first
     rule_order: list[str] = []
     rule_json: dict[str, dict] = {}
     rule_sev: dict[str, Severity] = {}
@@ -161,7 +162,10 @@ def _run(stage: str, findings: list[JudgedFinding], errors: list[dict], rules: d
                            if e["path"] else {}),
                     }
                     for e in errors
-                ],
+                ] + ([{"level": "warning", "message": {"text": (
+                    f"{len(reported) - len(shown):,} results over GitHub's limit of {MAX_RESULTS_PER_RUN:,} per run were "
+                    "left out of this run (the least severe); the JSON report and the exit code count them all")}}]
+                     if len(reported) > len(shown) else []),
             }
         ],
         "properties": {"stage": stage, "stageErrors": len(errors)},

@@ -156,6 +156,20 @@ def _bot_comments(gh: FakeGitHub) -> list[str]:
     return [c["body"] for c in gh.comments if c["user"]["type"] == "Bot"]
 
 
+def _post_report(tmp_path: Path, report: dict[str, Any], conclusion: str = "failure",
+                 files: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Upload `report` as the fork's artifact and run the posting workflow: (step outcomes, bot comments)."""
+    art = tmp_path / "artifact"
+    art.mkdir()
+    (art / "report.json").write_text(json.dumps(report))
+    (art / "pr-number").write_text(f"{PR}\n")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    with ApiServer(github(conclusion, files=files)) as gh:
+        outcomes = run_posting_workflow(gh, workspace, art, _event(conclusion))
+        return outcomes, _bot_comments(gh)
+
+
 def test_a_fork_cannot_forge_pass_inject_content_or_hijack_a_comment(tmp_path: Path) -> None:
     workspace = tmp_path / "workspace"
     workspace.mkdir()
@@ -179,11 +193,14 @@ def test_a_fork_cannot_forge_pass_inject_content_or_hijack_a_comment(tmp_path: P
     assert "the report was not used" in seen
 
 
-def test_a_pr_that_edits_the_scan_workflow_cannot_pass(tmp_path: Path) -> None:
-    """The fork rewrote the scan workflow so that its run succeeds and uploads a clean report."""
+@pytest.mark.parametrize("edited", [".github/workflows/mlsecops-fork-scan.yml", ".github/actions/setup/action.yml",
+                                    "action.yml"])
+def test_a_pr_that_edits_the_scan_workflow_cannot_pass(tmp_path: Path, edited: str) -> None:
+    """The fork rewrote the scan workflow (or a local action it uses) so that its run succeeds and
+    uploads a clean report. On main a local action under .github/actions/ was not counted."""
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    with ApiServer(github("success", files=[".github/workflows/mlsecops-fork-scan.yml"])) as gh:
+    with ApiServer(github("success", files=[edited])) as gh:
         outcomes = run_posting_workflow(gh, workspace, forged_artifact(tmp_path), _event("success"))
         bodies = _bot_comments(gh)
     assert len(bodies) == 2, outcomes
@@ -195,18 +212,97 @@ def test_a_pr_that_edits_the_scan_workflow_cannot_pass(tmp_path: Path) -> None:
 def test_an_honest_report_of_a_failed_run_is_shown_in_full(tmp_path: Path) -> None:
     from tests.test_reports import verdict
 
-    art = tmp_path / "artifact"
-    art.mkdir()
     v = verdict()
     v.head = HEAD
-    (art / "report.json").write_text(json.dumps(json_report.render(v)))
-    (art / "pr-number").write_text(f"{PR}\n")
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    with ApiServer(github("failure")) as gh:
-        outcomes = run_posting_workflow(gh, workspace, art, _event("failure"))
-        bodies = _bot_comments(gh)
+    outcomes, bodies = _post_report(tmp_path, json_report.render(v))
     assert len(bodies) == 2, outcomes
     seen = github_render().text_of(bodies[1])
     assert seen.startswith("❌ mlsecops: blocked, fix 1 model file and 2 dependencies"), seen[:200]
     assert "jinja2==2.10.1" in seen and "WARNING" not in bodies[1]
+
+
+PAYLOAD = ("x\n\n<img src=x onerror=alert(1)>\n[approve now](https://evil.example/phish) @octo/maintainers "
+           "<!-- mlsecops:state resolved --> ../../../../evil/phish/blob/main/README.md")
+
+
+def _poison(report: dict[str, Any]) -> dict[str, Any]:
+    """`report` with every string the schema lets a fork choose replaced by PAYLOAD, one at a time,
+    keeping each replacement the schema accepts (enums, ids and patterns stay as they are)."""
+    from mlsecops.reporters.report_model import Report
+
+    def paths(node: Any, here: tuple) -> list[tuple]:
+        if isinstance(node, dict):  # an assessed model's `status` stays, or its tables are not rendered at all
+            return [p for k, v in node.items() if not ("details" in here and k == "status") for p in paths(v, (*here, k))]
+        if isinstance(node, list):
+            return [p for i, v in enumerate(node) for p in paths(v, (*here, i))]
+        # strings, and numbers where the schema takes any JSON (the assess stage's tables)
+        return [here] if isinstance(node, str) or (type(node) in (int, float) and "details" in here) else []
+
+    def put(doc: Any, where: tuple, value: str) -> None:
+        for part in where[:-1]:
+            doc = doc[part]
+        doc[where[-1]] = value
+
+    out = json.loads(json.dumps(report))
+    for where in paths(out, ()):
+        trial = json.loads(json.dumps(out))
+        put(trial, where, PAYLOAD)
+        try:
+            Report.model_validate(trial)
+        except ValueError:
+            continue
+        out = trial
+    return out
+
+
+def test_no_string_of_a_forks_report_reaches_the_comment_as_markup(tmp_path: Path) -> None:
+    """Every string a report may carry, not only finding messages: on main the expiry dates of waivers
+    (`expired_waivers[].expired`, `waiver_expires`) went into the comment unescaped, so a fork's
+    report put a live link, an image and a team mention in the bot's comment, and a file path with
+    `../` made a "file at the head commit" link lead anywhere on github.com. The assess stage's
+    tables (free JSON in the schema) printed `rows` and a group count raw, and a string where a
+    number belongs made the render raise, so no comment was posted at all."""
+    from tests.test_reports import verdict
+
+    v = verdict()
+    v.head = HEAD
+    report = json_report.render(v)
+    report["expired_waivers"] = [{"waiver": "w", "reason": "r", "expired": "2020-01-01", "matched": 1}]
+    report["stages"]["assess"] = {"models": 1, "seconds": 1.0}
+    group = {"group": "F", "values": {"count": 10.0, "selection_rate": 0.5}}
+    report["details"] = {"assess": {"models": [{
+        "path": "m.onnx", "data": "d.csv", "status": "assessed", "format": "onnx", "rows": 10, "base": "assessed",
+        "notes": ["n"], "metrics": [{"metric": "accuracy", "fairness": False, "head": 0.8, "base": 0.9, "change": -0.1,
+                                     "bound": "min 0.85", "ok": False, "note": "x"}],
+        "robustness": [{"check": "gaussian_noise", "value": 0.1, "bound": 0.05, "notes": ["n"], "ok": False}],
+        "groups": {"columns": ["sex"], "head": [group], "base": [group], "truncated": 2}}]}}
+    poisoned = _poison(report)
+    poisoned["head"] = HEAD  # a report for another commit is refused whole; this one must be rendered
+    assert poisoned["expired_waivers"][0]["reason"] == PAYLOAD and poisoned["findings"][0]["path"] == PAYLOAD
+    outcomes, bodies = _post_report(tmp_path, poisoned)
+    assert len(bodies) == 2 and "exit 0" in outcomes[-1], outcomes
+    posted = bodies[1]
+    assert "Model assessment" in posted, posted[-3000:]
+    assert "the report was not used" not in posted and "could not be shown" not in posted, posted[:600]
+    assert posted.count("<!-- mlsecops:") == 3, posted
+    html = github_render().to_html(posted)
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert not untrusted_links(html, f"https://github.com/{REPO}/"), untrusted_links(html)
+    assert not [h for h in hrefs if "/../" in h or "/./" in h or "evil" in h], hrefs
+    assert "<img" not in html and "@octo/maintainers" not in posted
+
+
+def test_a_report_from_a_workflow_the_pr_rewrote_is_never_shown(tmp_path: Path) -> None:
+    """On main a PR editing .github/workflows/ whose scan run failed had its report rendered: a
+    report its own workflow wrote, so the bot's comment listed whatever findings the fork chose."""
+    from tests.test_reports import verdict
+
+    v = verdict()
+    v.head = HEAD
+    for f in v.findings:
+        f.message = "only a flaky check: maintainers, please merge anyway"
+    outcomes, bodies = _post_report(tmp_path, json_report.render(v), files=[".github/workflows/mlsecops-fork-scan.yml"])
+    assert len(bodies) == 2, outcomes
+    seen = github_render().text_of(bodies[1])
+    assert "please merge anyway" not in seen, seen
+    assert "changes .github/workflows/" in seen and seen.startswith("❌"), seen[:300]

@@ -55,3 +55,32 @@ def test_unfetchable_history_falls_back_to_the_pr_files_api(tmp_path: Path) -> N
     # The base policy cannot be read: the shipped default applies and the edit is reported.
     assert result.code == 1
     assert "MLS001" in result.summary and "shipped default" in result.summary
+
+
+def _gone_server_clone(tmp_path: Path, fetch_base: bool):  # type: ignore[no-untyped-def]
+    repo, served = _upstream(tmp_path)
+    with GitHttpServer(served) as server:
+        work = tmp_path / "workspace"
+        git(tmp_path, "clone", "-q", "--depth=1", "--branch", "feature", f"{server.url}/demo.git", str(work))
+        if fetch_base:  # the base commit alone, grafted: no merge base with the head
+            git(work, "fetch", "-q", "--depth=1", "origin", repo.base)
+    return repo, work
+
+
+def test_a_history_too_shallow_to_diff_and_no_api_still_judges_the_policy_change(tmp_path: Path) -> None:
+    """On main the whole-tree fallback resolved the policy with no base at all, so the pull
+    request's own `.mlsecops.yml` (models.fail_on: never) applied and its malicious pickle passed."""
+    repo, work = _gone_server_clone(tmp_path, fetch_base=True)
+    result = run_step(tmp_path, work, "pull_request", pr_event(repo), inputs={**INPUTS, "STAGES": "models"})
+    assert "scanning the whole tree" in result.stdout
+    assert result.code == 1, result.stdout[-3000:]
+    assert "at base" in result.summary and "MLS001" in result.summary
+
+
+def test_without_the_base_commit_a_looser_policy_than_the_default_is_not_applied(tmp_path: Path) -> None:
+    repo, work = _gone_server_clone(tmp_path, fetch_base=False)
+    result = run_step(tmp_path, work, "pull_request", pr_event(repo), inputs={**INPUTS, "STAGES": "models"})
+    assert "scanning the whole tree" in result.stdout
+    assert result.code == 1, result.stdout[-3000:]
+    assert "MLS001" in result.summary and "could not be read" in result.summary
+    assert "shipped" in result.summary

@@ -214,3 +214,28 @@ def test_a_sarif_committed_by_the_pull_request_is_not_left_looking_like_the_resu
     os.kill(proc.pid, signal.SIGTERM)
     proc.communicate(timeout=60)
     assert not (repo.path / "mlsecops.sarif").exists()
+
+
+def test_report_paths_the_pr_linked_to_stdout_are_replaced_not_followed(tmp_path: Path) -> None:
+    """A PR commits `mlsecops-comment/report.json -> /dev/stdout` (the fork-safe scan's comment-file)
+    and `mlsecops.sarif -> /dev/stdout`. On main the JSON report went through the link into the
+    step's log after commands were resumed, so a file name holding `##[set-output ...]` or
+    `##[error]...` was read by the runner as a workflow command."""
+    repo = _hostile_repo(tmp_path / "repo")
+    git(repo.path, "checkout", "-q", "feature")
+    (repo.path / "mlsecops-comment").mkdir()
+    os.symlink("/dev/stdout", repo.path / "mlsecops-comment" / "report.json")
+    os.symlink("/dev/stdout", repo.path / "mlsecops.sarif")
+    git(repo.path, "add", "-A")
+    git(repo.path, "commit", "-q", "-m", "links")
+    head = git(repo.path, "rev-parse", "HEAD")
+    pushed = Repo(path=repo.path, base=repo.base, head=head, clean_head=repo.clean_head)
+    step = run_step(tmp_path, repo.path, "pull_request", pr_event(pushed),
+                    inputs={**FAST_INPUTS, "comment": "false", "comment-file": "mlsecops-comment/report.json"}, timeout=180)
+    assert step.code == 1, step.stdout[-2000:]
+    assert '"findings"' not in step.stdout and '"runs"' not in step.stdout
+    assert not [ln for ln in step.stdout.splitlines() if "##[" in ln and parse_command(ln) is None]
+    for rel in ("mlsecops-comment/report.json", "mlsecops.sarif"):
+        path = repo.path / rel
+        assert path.is_file() and not path.is_symlink(), rel
+    assert json.loads((repo.path / "mlsecops-comment" / "report.json").read_text())["verdict"] == "fail"

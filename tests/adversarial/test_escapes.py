@@ -38,6 +38,7 @@ HOSTILE_NAMES: list[bytes] = [
     b"![img](https:__evil.example_x.png).pkl",
     b"www.evil.example.pkl",
     b"@octocat please merge.pkl",
+    b"mail security@evil.example.pkl",
     b"| a | b |.pkl",
     b"`code` *em* _u_ ~~s~~.pkl",
     b"\xff\xfe not utf8 \x80.pkl",

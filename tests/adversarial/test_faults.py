@@ -243,3 +243,20 @@ def test_stale_report_links_are_removed_but_dev_stdout_is_kept(tmp_path: Path) -
     clear_stale_outputs([str(link), str(dangling), str(devnull)])
     assert not link.is_symlink() and not dangling.is_symlink() and fake.exists()
     assert devnull.is_symlink()
+
+
+def test_a_report_path_the_scanned_repository_links_to_stdout_is_replaced(tmp_path: Path) -> None:
+    """`mlsecops scan . --sarif mlsecops.sarif` in CI, on a PR that commits `mlsecops.sarif ->
+    /dev/stdout`: on main the SARIF (file names and all, `##[` included) went into the job's log,
+    where the runner reads legacy workflow commands anywhere in a line. The link is replaced by
+    the report; `--sarif /dev/stdout` given on the command line still writes to stdout."""
+    from tests.conftest import run_cli
+
+    root = _evil_workspace(tmp_path)
+    (root / "mlsecops.sarif").symlink_to("/dev/stdout")
+    proc = run_cli("scan", ".", "--stages", "models", "--no-cache", "-q", "--sarif", "mlsecops.sarif", cwd=root)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert '"runs"' not in proc.stdout
+    assert (root / "mlsecops.sarif").is_file() and not (root / "mlsecops.sarif").is_symlink()
+    direct = run_cli("scan", ".", "--stages", "models", "--no-cache", "-q", "--sarif", "/dev/stdout", cwd=root)
+    assert '"runs"' in direct.stdout

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from mlsecops.findings import Stage, StageError
 from mlsecops.stages.deps.manifests import select
 from mlsecops.stages.deps.manifests.conda_names import CondaNames
-from mlsecops.stages.deps.manifests.interface import ManifestError, Pin, Problem, Unaudited, Unpinned
+from mlsecops.stages.deps.manifests.interface import PARSER_FAILURES, ManifestError, Pin, Problem, Unaudited, Unpinned
 from mlsecops.stages.deps.manifests.kinds import kind_of
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 from mlsecops.stages.deps.policy import DepsPolicy
@@ -56,6 +56,11 @@ def plan(rel: str, reader: ManifestReader, policy: DepsPolicy, compiled: dict[st
         parsed = select.parse(rel, reader, limits.max_include_depth, limits.max_packages, names)
     except ManifestError as exc:
         return Plan(path=rel, kind=kind_of(rel), readable=False, errors=[stage_error(exc.problem, rel)])
+    except PARSER_FAILURES as exc:
+        # A parser (ours, pip-audit's, tomli's) that fails on a hostile file costs that file only:
+        # the stage's other manifests are still audited (a crash here lost every one of them).
+        problem = Problem(path=rel, message=f"cannot be read ({type(exc).__name__}: {str(exc)[:200]}): not audited")
+        return Plan(path=rel, kind=kind_of(rel), readable=False, errors=[stage_error(problem, rel)])
     if parsed.entries() > limits.max_packages:
         problem = Problem(
             path=rel,

@@ -77,6 +77,7 @@ class DepsPolicy(Strict):
         default_factory=lambda: [
             "**/*requirements*.txt",
             "**/*requirements*.in",
+            "**/*requirements*.lock",
             "**/requirements/*.txt",
             "**/requirements/*.in",
             "**/*constraints*.txt",

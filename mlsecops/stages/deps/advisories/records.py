@@ -19,6 +19,8 @@ from packaging.utils import canonicalize_name
 from packaging.utils import canonicalize_version
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from mlsecops import yaml_depth
+
 MAX_TEXT = 2000
 PYPI = "PyPI"
 _PLAIN_RELEASE = re.compile(r"^[0-9]+(?:\.[0-9]+)*$")
@@ -153,7 +155,9 @@ def parse_document(raw: bytes, name: str) -> list[dict[str, Any]]:
         if lower.endswith(".json"):
             data = json.loads(raw)
         else:
-            data = yaml.load(raw, Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))  # noqa: S506 - BaseLoader builds only str/list/dict
+            loader = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+            yaml_depth.check(raw, loader)  # libyaml's composer recurses in C: deep nesting would crash the gate
+            data = yaml.load(raw, Loader=loader)  # noqa: S506 - BaseLoader builds only str/list/dict
     except (ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"not valid {'JSON' if lower.endswith('.json') else 'YAML'}: {str(exc).splitlines()[0]}") from None
     items = data if isinstance(data, list) else [data]

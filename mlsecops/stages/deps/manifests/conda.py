@@ -9,7 +9,9 @@ fix one version; `name=1.2.3` means `1.2.3*` (any 1.2.3.x), so it is not a pin,
 nor are ranges, `*` and `|`. A conda package that holds no PyPI project (the
 interpreter, C libraries, CUDA) cannot be audited against PyPI advisories: the
 file gets one "not audited" finding listing them. The YAML is composed with the
-safe loader only (no tags, no objects), and aliases are never expanded.
+safe loader only (no tags, no objects), and aliases are never expanded. A key
+written twice (`dependencies:` twice) is an error, not a guess at which list
+installs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 import yaml
 from packaging.version import InvalidVersion, Version
 
+from mlsecops import yaml_depth
 from mlsecops.stages.deps.manifests import requirements
 from mlsecops.stages.deps.manifests.conda_names import CondaNames
 from mlsecops.stages.deps.manifests.interface import ManifestError, ParsedManifest, Pin, Problem, Unaudited, Unpinned
@@ -77,9 +80,25 @@ def _key(node: yaml.Node) -> str | None:
     return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
+def _refuse_duplicates(rel: str, mapping: yaml.MappingNode) -> None:
+    """A key written twice is read differently by different loaders (PyYAML keeps the last, this
+    parser looked at the first, conda's ruamel refuses the file): which list installs is not known."""
+    seen: set[str] = set()
+    for key, _ in mapping.value:
+        name = _key(key)
+        if name is None:
+            continue
+        if name in seen:
+            raise ManifestError(rel, f"`{name[:60]}` is written twice; conda refuses such a file and other "
+                                     "YAML readers take either one: not audited", key.start_mark.line + 1)
+        seen.add(name)
+
+
 def _compose(rel: str, text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=SAFE_LOADER)
+        return yaml_depth.compose(text, SAFE_LOADER)
+    except yaml_depth.TooDeep as exc:
+        raise ManifestError(rel, f"not an environment file: {exc}", exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ManifestError(rel, f"not valid YAML: {exc.problem or exc}", mark.line + 1 if mark else None) from None
@@ -98,6 +117,7 @@ def parse(rel: str, reader: ManifestReader, names: CondaNames, max_depth: int = 
         return out
     if not isinstance(root, yaml.MappingNode):
         raise ManifestError(rel, "not a conda environment file (expected a mapping with `dependencies`)", root.start_mark.line + 1)
+    _refuse_duplicates(rel, root)
     deps = next((v for k, v in root.value if _key(k) == "dependencies"), None)
     if deps is None or (isinstance(deps, yaml.ScalarNode) and deps.tag.endswith(":null")):
         return out
@@ -112,6 +132,7 @@ def parse(rel: str, reader: ManifestReader, names: CondaNames, max_depth: int = 
             for entry in _conda_entry(item.value, line, rel, names):
                 out.add(entry)
         elif isinstance(item, yaml.MappingNode):
+            _refuse_duplicates(rel, item)
             for key, value in item.value:
                 if _key(key) == "pip" and isinstance(value, yaml.SequenceNode):
                     pip_lines += [(v.start_mark.line + 1, v.value) for v in value.value if isinstance(v, yaml.ScalarNode)]

@@ -9,7 +9,9 @@ includes (`-r`, `-c`, setup.cfg's `file:`, pyproject's dynamic `file`) are
 audited as part of it. With --all (or without --base) every manifest is
 audited. In diff mode a manifest is audited when it changed, when a file it
 includes (however deep) changed or was deleted, or when a changed installer
-uses it. The scan reads only text (see references.py) and imports neither pip
+uses it. A manifest that is a symbolic link (`requirements.txt -> deps/prod.pip`) is read as
+what it leads to, inside the scanned folder only, and is audited when the link or its target
+changes. The scan reads only text (see references.py) and imports neither pip
 nor pip-audit, so a change that touches no dependency still costs nothing.
 """
 
@@ -32,6 +34,7 @@ from mlsecops.stages.deps.manifests.reader import ManifestReader
 from mlsecops.stages.deps.manifests.references import Ref
 
 MAX_FILES = 20_000  # files read to follow references in one run
+SYMLINK = "symlink (not followed)"  # changes/folder.py's and changeset.py's reason for a skipped link
 MAX_BYTES = 256 * 1024 * 1024  # and their total size
 
 
@@ -79,10 +82,21 @@ def matching(paths: list[str], patterns: list[str]) -> list[str]:
             or (always and globs.match_any(path, always))]
 
 
+def _links(changeset: Changeset) -> list[str]:
+    """Symbolic links the changeset skipped (the models stage never follows one): pip does follow a
+    `requirements.txt` that is a link, so the deps stage reads it, through the confined reader."""
+    return [s.path for s in changeset.skipped if s.reason == SYMLINK]
+
+
 def tree(changeset: Changeset, include: list[str], exclude: list[str]) -> list[str]:
-    """Every file of the scanned tree (the head commit's in diff mode), repo-relative, as the policy selects them."""
+    """Every file of the scanned tree (the head commit's in diff mode), repo-relative, as the policy selects
+    them; symbolic links included (a link is read as what it leads to, inside the scanned folder only)."""
     if changeset.mode == "all":
-        return [a.path for a in changeset.artifacts]
+        links = _links(changeset)
+        if include:
+            links = matching(links, include)
+        excluded_links = set(matching(links, exclude))
+        return [a.path for a in changeset.artifacts] + [p for p in links if p not in excluded_links]
     paths: list[str] = []
     if changeset.git_root is not None:
         try:
@@ -91,9 +105,9 @@ def tree(changeset: Changeset, include: list[str], exclude: list[str]) -> list[s
             listing = None
         if listing is not None:
             prefix = changeset.prefix + "/" if changeset.prefix else ""
-            paths = [p[len(prefix):] for p, (mode, _) in listing.items() if p.startswith(prefix) and mode != "120000"]
+            paths = [p[len(prefix):] for p in listing if p.startswith(prefix)]
     if not paths:
-        paths = [e[0] for e in folder.walk(changeset.root) if isinstance(e, tuple)]
+        paths = [e[0] for e in folder.walk(changeset.root) if isinstance(e, tuple)] + _links(changeset)
     if include:
         paths = matching(paths, include)
     excluded = set(matching(paths, exclude))
@@ -160,6 +174,9 @@ def scan(paths: list[str], reader: ManifestReader, manifest_globs: list[str], in
             out.truncated = "the stage ran out of time (deps.timeout_seconds)"
             break
         seen.add(rel)
+        target_of_link = reader.link_target(rel)
+        if target_of_link is not None and target_of_link != rel:
+            out.includes.setdefault(rel, []).append(target_of_link)  # a change to what it leads to changes it
         try:
             text = reader.read_text(rel)
         except ManifestError:
@@ -203,7 +220,7 @@ def select(found: Manifests, changeset: Changeset) -> list[str]:
     """The manifests to audit: all of them with --all, else those the change touches."""
     if changeset.mode == "all":
         return sorted(found.roots)
-    changed = {a.path for a in changeset.artifacts} | set(changeset.deleted)
+    changed = {a.path for a in changeset.artifacts} | set(changeset.deleted) | set(_links(changeset))
     audit = {root for root in found.roots if _closure(root, found.includes) & changed}
     for installer in changed:
         audit.update(t for t in found.installs.get(installer, []) if t in found.roots)
@@ -213,7 +230,7 @@ def select(found: Manifests, changeset: Changeset) -> list[str]:
 def discover(changeset: Changeset, reader: ManifestReader, manifest_globs: list[str], installer_globs: list[str],
              include: list[str], exclude: list[str], deadline: float | None = None) -> Manifests:
     """Find the tree's manifests and pick the ones this run audits."""
-    if changeset.mode == "diff" and not changeset.artifacts and not changeset.deleted:
+    if changeset.mode == "diff" and not changeset.artifacts and not changeset.deleted and not _links(changeset):
         return Manifests()
     found = scan(tree(changeset, include, exclude), reader, manifest_globs, installer_globs, deadline)
     found.audit = select(found, changeset)

@@ -62,6 +62,11 @@ class Unaudited(_Frozen):
     spec: str = Field(default="", description="the requirement as written")
 
 
+PARSER_FAILURES = (RecursionError, MemoryError, ValueError, TypeError, KeyError, AttributeError, IndexError)
+"""What a parser (ours, pip-audit's, tomli's) may raise on a hostile file besides ManifestError:
+caught per file, so one file never takes the stage's other manifests down with it."""
+
+
 class Problem(_Frozen):
     """Something in a manifest that could not be checked."""
 

@@ -56,6 +56,17 @@ class ManifestReader:
             )
         return path
 
+    def link_target(self, rel: str) -> str | None:
+        """For a file that is a symbolic link (not one the changeset copied), the repo-relative path it
+        leads to; None for anything else, or a link that leads outside the scanned folder."""
+        if rel in self._sources or not (self.root / rel).is_symlink():
+            return None
+        try:
+            path = (self.root / rel).resolve(strict=True)
+            return path.relative_to(self.root).as_posix()
+        except (OSError, ValueError):
+            return None
+
     def exists(self, rel: str) -> bool:
         try:
             self.source(rel)

@@ -15,6 +15,7 @@ the files say is read later by the real parsers, which report anything odd.
 - conda environment files: `-r` lines of the `pip:` list (includes);
 - installers (Dockerfiles, CI workflows, tox.ini, Makefiles, shell scripts:
   the policy's `deps.installers`): `pip install -r X`, `-c X`, `pip-sync X`,
+  noxfile.py's `session.install("-r", "X")` (its string arguments, read with `ast`),
   `pip-compile X.in`, and Read the Docs' `requirements: X`.
 """
 
@@ -29,6 +30,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel
+
+from mlsecops import yaml_depth
 
 RefKind = Literal["include", "compiled-from", "installs"]
 
@@ -199,9 +202,9 @@ def conda_refs(text: str) -> list[Ref]:
     if text.count("\n") > 50_000:
         return []  # far too large for an environment file: its parser reports it
     try:
-        root = yaml.compose(text, Loader=SAFE_LOADER)
+        root = yaml_depth.compose(text, SAFE_LOADER)
     except (yaml.YAMLError, RecursionError):
-        return []
+        return []  # read (and reported) by its parser when it is audited
     if not isinstance(root, yaml.MappingNode):
         return []
     refs = []
@@ -220,10 +223,41 @@ def conda_refs(text: str) -> list[Ref]:
     return refs
 
 
+_REQ_FLAGS = ("-r", "--requirement", "-c", "--constraint")
+
+
+def _python_installer_refs(rel: str, text: str) -> list[Ref]:
+    """noxfile.py and other Python installers: `session.install("-r", "deps/test.txt")` passes the
+    option and its file as separate string arguments, which no line pattern sees."""
+    try:
+        module = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    folder = posixpath.dirname(rel)
+    refs: list[Ref] = []
+    for node in ast.walk(module):
+        if not isinstance(node, ast.Call):
+            continue
+        args = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None for a in node.args]
+        for i, arg in enumerate(args):
+            target = None
+            if arg in _REQ_FLAGS and i + 1 < len(args):
+                target = args[i + 1]
+            elif arg and arg.startswith(("-r", "-c")) and len(arg) > 2 and not arg.startswith("--"):
+                target = arg[2:]
+            elif arg and arg.startswith(("--requirement=", "--constraint=")):
+                target = arg.split("=", 1)[1]
+            if target and (cleaned := _clean(target, folder)):
+                refs.append(Ref(kind="installs", target=cleaned, line=node.lineno, from_root=True))
+    return refs
+
+
 def installer_refs(rel: str, text: str) -> list[Ref]:
     """What a Dockerfile, CI workflow, tox.ini, Makefile or script installs with pip."""
     folder = posixpath.dirname(rel)
     name = posixpath.basename(rel).lower()
+    if name.endswith(".py"):
+        return _python_installer_refs(rel, text)
     every_line = name == "tox.ini"  # `deps = -r{toxinidir}/requirements.txt`: no `pip` on the line
     readthedocs = name.startswith(".readthedocs")
     refs: list[Ref] = []

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 
 from mlsecops.stages.deps.manifests import conda, conda_names, lockfiles, pipfile, pyproject, requirements, setup_cfg, setup_py
 from mlsecops.stages.deps.manifests.conda_names import CondaNames
-from mlsecops.stages.deps.manifests.interface import ManifestError, ParsedManifest, Pin, Unpinned
+from mlsecops.stages.deps.manifests.interface import PARSER_FAILURES, ManifestError, ParsedManifest, Pin, Unpinned
 from mlsecops.stages.deps.manifests.kinds import kind_of
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 
@@ -71,7 +71,7 @@ def companion(parsed: ParsedManifest, reader: ManifestReader, max_depth: int, ma
             continue
         try:
             lock = parse(rel, reader, max_depth, max_entries)
-        except ManifestError:
+        except (ManifestError, *PARSER_FAILURES):
             continue  # an unreadable lock settles nothing; it is reported when audited itself
         if found is None:
             found = lock

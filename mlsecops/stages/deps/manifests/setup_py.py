@@ -9,6 +9,13 @@ guessed: it is one "not audited" entry naming the keyword and its line, and the
 requirement files the script names are audited on their own (the discovery
 follows string literals naming them). `setup_requires` and `tests_require` are
 build- and test-time tools, left out like pyproject's `[build-system]`.
+
+A value is read from the call only when running the script could not change it
+(`setup_py_scope.py`): a name rebound by an import, aliased and mutated, or a
+namespace rewritten by `exec` still has its value as written audited, plus a
+"not audited" entry saying the script may change it; and a file with no
+`setup()` the gate can tie to setuptools' (an alias assigned at run time, a
+local `def setup` wrapping the real one) says so instead of reading nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from mlsecops.stages.deps.manifests.interface import ManifestError, ParsedManife
 from mlsecops.stages.deps.manifests.pins import pep508_entry
 from mlsecops.stages.deps.manifests.reader import ManifestReader
 from mlsecops.stages.deps.manifests.references import named_files
+from mlsecops.stages.deps.manifests.setup_py_scope import module_assignments, setup_calls, trusted_bindings
 
 FIELDS = ("install_requires", "extras_require")
 _MAX_DEPTH = 32
@@ -59,14 +67,7 @@ def _bindings(module: ast.Module) -> dict[str, ast.AST | None]:
     `x[k] = ...`) or declared `global` somewhere maps to None: its value is
     whatever running the script makes of it.
     """
-    bound: dict[str, ast.AST | None] = {}
-    for stmt in module.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            name = stmt.targets[0].id
-            bound[name] = None if name in bound else stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
-            name = stmt.target.id
-            bound[name] = None if name in bound else stmt.value
+    bound = module_assignments(module)
     stores: dict[str, int] = {}
     for node in ast.walk(module):
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
@@ -140,11 +141,6 @@ class _Evaluator:
         return found
 
 
-def _is_setup(call: ast.Call) -> bool:
-    func = call.func
-    return (isinstance(func, ast.Name) and func.id == "setup") or (isinstance(func, ast.Attribute) and func.attr == "setup")
-
-
 def _keywords(call: ast.Call, ev: _Evaluator) -> tuple[dict[str, ast.AST], ast.AST | None]:
     """The setup() keywords (with those of a literal `**kwargs` dict) and the first `**` that is not one."""
     found: dict[str, ast.AST] = {}
@@ -176,11 +172,18 @@ def _not_literal(rel: str, field: str, line: int | None, files: list[str], why: 
 def parse(rel: str, reader: ManifestReader, max_entries: int = 10_000) -> ParsedManifest:
     module = tree(rel, reader.read_text(rel))
     out = ParsedManifest(path=rel, kind="setup.py", files=[rel])
-    ev = _Evaluator(_bindings(module))
+    recognised, other = setup_calls(module)
+    strict = _Evaluator(trusted_bindings(module, {id(c) for c in recognised}))
+    lenient = _Evaluator(_bindings(module))
     files = [posixpath.basename(str(node.value)) for node in named_files(module)]
-    calls = [n for n in ast.walk(module) if isinstance(n, ast.Call) and _is_setup(n)]
-    for call in calls:
-        keywords, opaque = _keywords(call, ev)
+    if not recognised:
+        line = other[0].lineno if other else None
+        why = ("calls a setup() the gate cannot tie to setuptools' (a local function, or an alias assigned at run time)"
+               if other else "calls no setup() the gate can read")
+        out.add(Unaudited(name="install_requires", reason="not-literal", path=rel, line=line, spec="setup(...)",
+                          message=f"not audited: setup.py {why}, so what it installs is not known without running it"))
+    for call in recognised + other:
+        keywords, opaque = _keywords(call, lenient)
         own = None
         name = keywords.get("name")
         if isinstance(name, ast.Constant) and isinstance(name.value, str):
@@ -192,10 +195,14 @@ def parse(rel: str, reader: ManifestReader, max_entries: int = 10_000) -> Parsed
                     out.add(_not_literal(rel, field, getattr(opaque, "lineno", call.lineno), files, "possibly set through **kwargs"))
                 continue
             try:
-                value = ev.value(node)
+                value = _literal(strict, lenient, node)
             except NotLiteral as exc:
                 out.add(_not_literal(rel, field, exc.line or node.lineno, files, "computed"))  # type: ignore[attr-defined]
                 continue
+            except _MayChange as exc:
+                value = exc.value
+                out.add(_not_literal(rel, field, exc.line or getattr(node, "lineno", None), files,
+                                     "bound to a name the script may change before setup() runs (its value as written is audited)"))
             except RecursionError:
                 out.add(_not_literal(rel, field, getattr(node, "lineno", None), files, "nested too deeply"))
                 continue
@@ -209,3 +216,24 @@ def parse(rel: str, reader: ManifestReader, max_entries: int = 10_000) -> Parsed
                 for text, line in group:
                     out.add(pep508_entry(text, rel, line, "setup.py", own))
     return out
+
+
+class _MayChange(Exception):
+    """The value as written is literal, but running the script could change it first."""
+
+    def __init__(self, value: Any, line: int | None) -> None:
+        self.value = value
+        self.line = line
+        super().__init__("may change")
+
+
+def _literal(strict: _Evaluator, lenient: _Evaluator, node: ast.AST) -> Any:
+    """The value of `node`; raises NotLiteral, or _MayChange carrying the value as written."""
+    try:
+        return strict.value(node)
+    except NotLiteral as exc:
+        try:
+            value = lenient.value(node)
+        except NotLiteral:
+            raise exc from None
+        raise _MayChange(value, exc.line) from None
