@@ -60,10 +60,15 @@ def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | N
         return Format.tar
     if head[:2] == b"\x1f\x8b":
         return Format.gzip
-    if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":
+    if _bz2(head):
         return Format.bz2
     if head[:6] == b"\xfd7zXZ\x00":
         return Format.xz
+    framed = _frame_kind(fh, size, head)
+    if framed is not None:
+        return framed
+    if _zfile(head):
+        return Format.joblib_zfile
     if head.startswith(b"\x93NUMPY"):
         return numpy_kind(head)
     if head.startswith(HDF5_SIG) or _hdf5_userblock(fh, size):
@@ -74,8 +79,9 @@ def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | N
         return Format.safetensors
     if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
         return Format.pytorch_legacy if _torch_legacy(head) else Format.pickle
-    if _compressed_pickle(head):
-        return _compressed_kind(head)
+    compressed = _compressed_kind(head) if _compressed_pickle(head) else None
+    if compressed is not None:
+        return compressed
     if looks_like_pickle(head) or would_run(fh, size, dangerous_import=dangerous_import):
         return Format.pickle
     if lower.endswith(".pb") and _tf_graph(fh, size):
@@ -96,7 +102,11 @@ def zip_kind(fh: BinaryIO, size: int) -> Format:
         directory = ziparchive.read_directory(fh, size, 50_000)
     except ziparchive.ZipFormatError:
         return Format.zip
-    names = [e.name for e in directory.entries]
+    return zip_kind_of([e.name for e in directory.entries])
+
+
+def zip_kind_of(names: list[str]) -> Format:
+    """Which zip-based format these member names make."""
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
         if any("/code/" in n or n.startswith("code/") for n in names) and any(n.endswith("constants.pkl") for n in names):
             return Format.torchscript
@@ -149,14 +159,60 @@ def _torch_legacy(head: bytes) -> bool:
     return head[2:4] == b"\x8a\x0a" and head[4:14] == magic
 
 
+def _bz2(head: bytes) -> bool:
+    """`BZh1`..`BZh9`, then a block (`1AY&SY`) or the end of an empty stream: BZ2File reads
+    every stream that follows, so an empty first stream must not hide the second."""
+    return head[:3] == b"BZh" and head[3:4] in b"123456789" and len(head) >= 10 and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90")
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+MAX_SKIPPABLE = 64
+
+
+def _frame_kind(fh: BinaryIO, size: int, head: bytes) -> Format | None:
+    """zstd (pandas) and lz4 (joblib) frames, after any skippable frames both formats allow
+    before the first real one (magic 0x184D2A50-5F, a length, and bytes to ignore)."""
+    pos, magic = 0, head[:4]
+    for _ in range(MAX_SKIPPABLE):
+        if magic == ZSTD_MAGIC:
+            return Format.zstd
+        if magic == LZ4_MAGIC:
+            return Format.lz4
+        if len(magic) < 4 or magic[1:] != b"\x2a\x4d\x18" or not 0x50 <= magic[0] <= 0x5F:
+            return None
+        fh.seek(pos + 4)
+        raw = fh.read(4)
+        if len(raw) < 4:
+            return None
+        pos += 8 + struct.unpack("<I", raw)[0]
+        if pos + 4 > size:
+            return None
+        fh.seek(pos)
+        magic = fh.read(4)
+    return Format.zstd  # a long run of skippable frames: let the decoder decide
+
+
+def _zfile(head: bytes) -> bool:
+    """joblib < 0.10 (`numpy_pickle_compat.read_zfile`): `ZF`, a hex length padded to 19 bytes."""
+    if head[:2] != b"ZF" or len(head) < 22:
+        return False
+    try:
+        int(head[2:21], 16)
+    except ValueError:
+        return False
+    return True
+
+
 def _compressed_pickle(head: bytes) -> bool:
+    """joblib's zlib (`x`) and lzma (`]\\x00`) prefixes: a stream joblib decompresses and unpickles."""
     if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
         return True
-    return head[:1] == b"\x5d" and head[1:5] in (b"\x00\x00\x80\x00", b"\x00\x00\x00\x01", b"\x00\x00\x10\x00", b"\x00\x00\x00\x04")
+    return head[:2] == b"\x5d\x00"
 
 
 def _compressed_kind(head: bytes) -> Format | None:
-    """zlib or raw-lzma streams are only of interest when they hold a pickle (joblib)."""
+    """zlib or raw-lzma streams are only of interest when they may hold a pickle (joblib)."""
     if head[0] == 0x78:
         try:
             out = zlib.decompressobj().decompress(head, 64)
@@ -166,7 +222,7 @@ def _compressed_kind(head: bytes) -> Format | None:
     import lzma
 
     try:
-        out = lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head, max_length=64)
+        out = lzma.LZMADecompressor(lzma.FORMAT_AUTO).decompress(head, max_length=64)
     except lzma.LZMAError:
         return None
     return Format.lzma if _unpickler_would_start(out) else None
@@ -174,8 +230,9 @@ def _compressed_kind(head: bytes) -> Format | None:
 
 def _unpickler_would_start(out: bytes) -> bool:
     """joblib unpickles whatever the stream decompresses to: any opening opcode makes it a
-    candidate (a pickle without PROTO is still a pickle); the worker decides on all of it."""
-    return bool(out) and out[0] in PICKLE_OPCODES
+    candidate (a pickle without PROTO is still a pickle); the worker decides on all of it.
+    No output yet (empty blocks first) is a candidate too: only the decoder can tell."""
+    return not out or out[0] in PICKLE_OPCODES
 
 
 def _tf_graph(fh: BinaryIO, size: int) -> bool:
