@@ -33,7 +33,8 @@ TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 JINJA_SUFFIXES = (".j2", ".jinja", ".jinja2", ".template", ".tmpl")
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
-ONNX_FIELDS = {1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25}
+ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}  # ModelProto: field -> wire type
+MAX_UNKNOWN_ONNX_FIELDS = 3  # fields a newer ONNX may add: protobuf parsers keep unknown fields
 
 
 ImportJudge = Callable[[str, str], bool]
@@ -119,20 +120,14 @@ def zip_kind_of(names: list[str]) -> Format:
 
 
 def numpy_kind(head: bytes) -> Format:
-    """`.npy`: an object dtype means the payload is a pickle."""
-    try:
-        major = head[6]
-        if major == 1:
-            (hlen,) = struct.unpack_from("<H", head, 8)
-            start = 10
-        else:
-            (hlen,) = struct.unpack_from("<I", head, 8)
-            start = 12
-        header = head[start : start + hlen].decode("latin1")
-    except (IndexError, struct.error):
-        return Format.numpy
-    descr = header.split("'descr':", 1)[-1].split(",", 1)[0] if "'descr'" in header else header
-    return Format.numpy_object if "O" in descr or "|O" in header else Format.numpy
+    """`.npy`: an object dtype (numpy's own header parser decides) means the payload is a pickle.
+    Only the header inside the head is parsed here; the worker reads longer ones."""
+    import io
+
+    from mlsecops.formats.npy import read_header
+
+    header = read_header(io.BytesIO(head), len(head), max_header=len(head))
+    return Format.numpy_object if header.hasobject or header.dtype_unknown else Format.numpy
 
 
 def _hdf5_userblock(fh: BinaryIO, size: int) -> bool:
@@ -252,10 +247,12 @@ def _onnx(fh: BinaryIO, size: int) -> bool:
     if not top:
         return False
     nums = {num for num, _, _, _ in top}
-    if not nums <= ONNX_FIELDS or 1 not in nums or 7 not in nums:
+    if 1 not in nums or 7 not in nums or len(nums - ONNX_FIELDS.keys()) > MAX_UNKNOWN_ONNX_FIELDS:
+        return False
+    if any(num in ONNX_FIELDS and wt != ONNX_FIELDS[num] for num, wt, _, _ in top):
         return False
     ir = next(val for num, wt, _, val in top if num == 1)
-    return all(wt == protobuf.VARINT for num, wt, _, _ in top if num in (1, 5)) and 1 <= ir <= 64
+    return 1 <= ir <= 64
 
 
 def _config_with_template(fh: BinaryIO, lower: str, head: bytes) -> bool:
