@@ -41,7 +41,7 @@ Opener = Callable[[], "tuple[Decoder, Counting]"]
 
 class Expansion(io.RawIOBase):
     def __init__(self, opener: Opener, spill: Path, account: Callable[[int], None], limit: int,
-                 max_ratio: int, ratio_floor: int = RATIO_FLOOR) -> None:
+                 max_ratio: int, ratio_floor: int = RATIO_FLOOR, crc: bool = False) -> None:
         self._opener = opener
         self._decoder, self._counter = opener()
         self._spill_path = spill
@@ -53,7 +53,8 @@ class Expansion(io.RawIOBase):
         self.frontier = 0                     # bytes decoded so far by the main decoder
         self.eof = False
         self.holes: list[tuple[int, int]] = []
-        self.crc = 0                          # CRC-32 of everything decoded, in order
+        self.track_crc = crc
+        self.crc = 0                          # CRC-32 of everything decoded, in order (when tracked)
         self.redecoded = 0
         self.error: str | None = None         # why decoding stopped early (corrupt or truncated data)
         self._pos = 0
@@ -139,7 +140,8 @@ class Expansion(io.RawIOBase):
                 self.eof = True
                 break
             self._check(len(chunk))
-            self.crc = zlib.crc32(chunk, self.crc)
+            if self.track_crc:
+                self.crc = zlib.crc32(chunk, self.crc)
             start = self.frontier
             self.frontier += len(chunk)
             if start < keep_until:

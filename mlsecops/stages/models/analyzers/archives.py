@@ -16,6 +16,7 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.subfile import SubFile
+from mlsecops.stages.models.analyzers import torch_tar
 from mlsecops.stages.models.scanfile import MB, ScanLimitError, ScanState, join_member, scan_stream
 
 
@@ -62,9 +63,21 @@ def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
                 state.observe("MLS120", Severity.medium, f"Tar member {info.name!r} runs past the end", member, f"tar-trunc:{info.name}")
                 continue
             view = SubFile(fh, info.offset_data, info.size)
-            scan_stream(state, view, info.size, PurePosixPath(info.name).name, join_member(member, info.name), depth + 1)
+            sub = join_member(member, info.name)
+            if info.name in torch_tar.STREAMS and _is_pickle(state, view, info.size):
+                state.formats.append(Format.pytorch_legacy.value)
+                torch_tar.analyze_member(state, view, info.size, info.name, sub)
+                continue
+            scan_stream(state, view, info.size, PurePosixPath(info.name).name, sub, depth + 1)
     except (tarfile.TarError, OSError, EOFError) as exc:
         state.observe("MLS120", Severity.medium, f"The tar archive is corrupt: {exc}", member, "corrupt-tar")
+
+
+def _is_pickle(state: ScanState, fh: BinaryIO, size: int) -> bool:
+    from mlsecops.formats.detect import detect
+    from mlsecops.stages.models.allowlist import dangerous
+
+    return detect(fh, "x", size, dangerous(state.lists)) in (Format.pickle, Format.pytorch_legacy)
 
 
 class _LimitedFile:

@@ -29,12 +29,12 @@ from mlsecops.formats.subfile import SubFile
 from mlsecops.stages.models.scanfile import MB, ScanState, join_member, scan_stream
 
 SMALL = RATIO_FLOOR
-MAX_RATIO = {"bz2": 50, "bzip2": 50, "xz": 200, "lzma": 200, "zip-lzma": 200}
-DEFAULT_RATIO = 1000
+MAX_RATIO = {"bz2": 50, "bzip2": 50, "xz": 200, "lzma": 200, "zip-lzma": 200, "zstd": 1000}
+DEFAULT_RATIO = 500
 """Past its first 64 MiB, a stream that expanded more than this many times the bytes it
 consumed is a bomb. Set per codec so that the most a stream can cost stays a few
-seconds: deflate, zstd and lz4 decode at 1-2 GB/s, xz at about 0.6-1 GB/s, bzip2 at
-0.1-0.4 GB/s (deflate cannot exceed 1032:1 anyway)."""
+seconds: deflate (at most 1032:1) decodes at about 1.4 GB/s, zstd faster, lz4 cannot
+exceed 255:1, xz decodes at about 0.6-1 GB/s, bzip2 at 0.1-0.4 GB/s."""
 
 _SUFFIX = re.compile(r"\.(gz|gzip|bz2|xz|lzma|z|zst|zstd|lz4)$", re.I)
 
@@ -44,7 +44,7 @@ def inner_name(name: str) -> str:
 
 
 def open_expansion(state: ScanState, codec: str, source: Callable[[], Counting], member: str | None,
-                   what: str, limit: int) -> Expansion | None:
+                   what: str, limit: int, crc: bool = False) -> Expansion | None:
     """A lazily decoded view of a compressed stream, or None when the codec cannot be read
     (reported: the loader may read what the gate cannot)."""
     def opener():  # type: ignore[no-untyped-def]
@@ -52,9 +52,9 @@ def open_expansion(state: ScanState, codec: str, source: Callable[[], Counting],
         return open_decoder(codec, counter), counter
 
     try:
-        return Expansion(opener, state.temp_path(".x"), state.expand, limit, MAX_RATIO.get(codec, DEFAULT_RATIO))
+        return Expansion(opener, state.temp_path(".x"), state.expand, limit, MAX_RATIO.get(codec, DEFAULT_RATIO), crc=crc)
     except CodecUnavailable as exc:
-        state.observe("MLS115", Severity.high, f"{what} could not be read: {exc}; a loader that has the codec "
+        state.observe("MLS115", Severity.high, f"{what}: could not read: {exc}; a loader that has the codec "
                       "reads it, so its content is unchecked", member, f"unreadable:{codec}", evidence=[str(exc)])
         return None
 
@@ -134,6 +134,7 @@ def _scan_large(state: ScanState, exp: Expansion, name: str, sub: str, member: s
     state.formats.append(fmt.value)
     if fmt in (Format.pickle, Format.pytorch_legacy):
         _stream_pickle(state, exp, fmt, name, sub, depth)
+        _report_error(state, exp, member, what)
         return
     if fmt in COMPRESSION:
         analyze_compressed(state, fmt, exp, exp.limit, name, sub, depth + 1)
@@ -152,9 +153,19 @@ def _stream_pickle(state: ScanState, exp: Expansion, fmt: Format, name: str, sub
     from mlsecops.stages.models.analyzers import pickles
 
     pickles.analyze_pickle_file(state, fmt, exp, exp.limit, name, sub, depth + 1)
-    obs = state.obs.get((sub, "trailing"))
     walk = state.walks.get(sub)
-    if obs is None or walk is None:
+    if walk is None:
+        return
+    if any(i.kind == "truncated" for i in walk.issues) and not exp.eof:
+        # The walk stopped at the budget it was given, not at the end of the data: find out
+        # which by decoding on (a bomb stops at its ratio, a big stream at the budget; a stream
+        # that ends first was truncated indeed, as the walk reported).
+        exp.fill(exp.limit + 1, keep=False)
+        if not exp.eof:
+            state.obs.pop((sub, "malformed"), None)
+            raise ExpansionLimit(f"expands past {exp.limit} bytes")
+    obs = state.obs.get((sub, "trailing"))
+    if obs is None:
         return
     if exp.eof and walk.end >= exp.frontier:
         del state.obs[(sub, "trailing")]

@@ -98,7 +98,7 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
         except ziparchive.ZipLimitError as exc:
             state.observe("MLS115", Severity.high, f"Zip member {entry.name!r} {exc}", member, f"zip-bomb:{entry.name}")
         except ziparchive.ZipUnsupported as exc:
-            state.observe("MLS115", Severity.high, f"Zip member {entry.name!r} could not be read: {exc}; a loader that has "
+            state.observe("MLS115", Severity.high, f"Zip member {entry.name!r}: could not read: {exc}; a loader that has "
                           "the codec reads it, so its content is unchecked", member, f"unreadable:{entry.name}")
         except ziparchive.ZipFormatError as exc:
             state.observe("MLS120", Severity.medium, f"Zip member {entry.name!r} cannot be read: {exc}", member, f"zip-member:{entry.name}")
@@ -159,7 +159,7 @@ def _zip_member(state: ScanState, fh: BinaryIO, entry: ziparchive.ZipEntry, sub:
         return
     codec = ziparchive.member_codec(entry)
     what = f"Zip member {entry.name!r}"
-    exp = compressed.open_expansion(state, codec, lambda: ziparchive.member_source(fh, entry), parent, what, limit)
+    exp = compressed.open_expansion(state, codec, lambda: ziparchive.member_source(fh, entry), parent, what, limit, crc=True)
     if exp is None:
         return
     with exp:
