@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from mlsecops import fixtures as fx
-from mlsecops.formats.codecs import Counting, open_decoder
-from mlsecops.formats.expansion import MB, Expansion, ExpansionLimit
 from tests.models.helpers import blocks, keys, rules, scan_bytes
 
+MB = 1 << 20
 EVIL = fx.malicious_pickle()
 CALL = fx.call(fx.glob4("os", "system"), fx.s(fx.HARMLESS))
 
@@ -143,6 +142,9 @@ def test_a_large_stream_no_loader_reads_is_not_decoded_past_its_head(tmp_path: P
 
 
 def test_skipped_payloads_are_not_written_to_disk(tmp_path: Path) -> None:
+    from mlsecops.formats.codecs import Counting, open_decoder
+    from mlsecops.formats.expansion import Expansion
+
     data = _gzip_parts([b"head", b"\1" * (80 * MB), b"tail"], level=1)
     used: list[int] = []
     spill = tmp_path / "spill"
@@ -163,6 +165,9 @@ def test_skipped_payloads_are_not_written_to_disk(tmp_path: Path) -> None:
 
 
 def test_the_ratio_guard_counts_what_the_decoder_consumed(tmp_path: Path) -> None:
+    from mlsecops.formats.codecs import Counting, open_decoder
+    from mlsecops.formats.expansion import Expansion, ExpansionLimit
+
     data = bz2.compress(b"\0" * (8 * MB)) * 25  # 25 streams, read back to back like BZ2File
 
     def opener():  # type: ignore[no-untyped-def]

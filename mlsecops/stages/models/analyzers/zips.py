@@ -86,8 +86,8 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
         check_name(state, entry.name, member)
         if entry.local_name and entry.local_name != entry.name:
             check_name(state, entry.local_name, member)
-        if entry.is_dir or (torch_like and _TORCH_SKIP.search(entry.name)):
-            continue
+        if entry.is_dir or entry.data_offset < 0 or (torch_like and _TORCH_SKIP.search(entry.name)):
+            continue  # (no local header: reported above; its data, if anywhere, is a local entry)
         sub = join_member(member, entry.name if entry.in_directory else f"{entry.name}@{entry.header_offset}")
         if fmt == Format.keras_v3 and entry.name == "config.json":
             _keras_config(state, fh, entry, sub)
