@@ -27,7 +27,7 @@ from mlsecops.stages.models.analyzers import compressed, pickles
 from mlsecops.stages.models.analyzers.archives import check_name
 from mlsecops.stages.models.scanfile import MB, ScanState, join_member, scan_stream
 
-_TORCH_SKIP = re.compile(r"(^|/)(data/\d+|byteorder|version|\.data/serialization_id|\.data/version)$")
+_TORCH_SKIP = re.compile(r"(^|/)data/\d+$")  # storages: raw tensor bytes, large, never unpickled
 _CHUNK = 1 << 20
 
 
