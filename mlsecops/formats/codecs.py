@@ -84,8 +84,8 @@ class Counting:
 class _Chunked:
     """A decompressobj-style decoder (zlib, raw deflate, bz2, lzma) behind read(n)."""
 
-    def __init__(self, source: Counting, make: Callable[[], object], single: bool = True) -> None:
-        self.source, self.make, self.single = source, make, single
+    def __init__(self, source: Counting, make: Callable[[], object], single: bool = True, chunk: int = READ) -> None:
+        self.source, self.make, self.single, self.chunk = source, make, single, chunk
         self.d = make()
         self.pending = b""
         self.done = False
@@ -99,7 +99,7 @@ class _Chunked:
         if self.single:
             return False
         if not rest:
-            rest = self.source.read(READ)
+            rest = self.source.read(self.chunk)
             if not rest:
                 return False
         self.d = self.make()
@@ -135,7 +135,7 @@ class _Chunked:
             elif getattr(d, "needs_input", True) is False:
                 data = b""
             else:
-                data = self.source.read(READ)
+                data = self.source.read(self.chunk)
                 if not data:
                     out = self._decompress(b"", n)  # output still held inside the decoder
                     if out:
@@ -149,6 +149,119 @@ class _Chunked:
                 self.produced_in_stream += len(out)
                 return bytes(out)
         return b""
+
+
+class _Pushback:
+    """The compressed source with bytes pushed back (what a decoder did not use)."""
+
+    def __init__(self, source: Counting) -> None:
+        self.source, self.buf = source, b""
+
+    def take(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            more = self.source.read(READ)
+            if not more:
+                break
+            self.buf += more
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def chunk(self) -> bytes:
+        if self.buf:
+            out, self.buf = self.buf, b""
+            return out
+        return self.source.read(READ)
+
+    def unread(self, data: bytes) -> None:
+        self.buf = data + self.buf
+
+
+class _Deflated:
+    """gzip members (pandas' GzipFile, joblib's gzip) or one zlib stream (joblib's zlib), decoded
+    as raw deflate with the framing read here. A bad checksum at the end does not take the
+    last bytes with it: GzipFile hands them to the unpickler before it checks the trailer, so
+    the data is delivered and the mismatch only recorded in `damage`."""
+
+    def __init__(self, source: Counting, gzip: bool) -> None:
+        self.src = _Pushback(source)
+        self.gzip = gzip
+        self.d: object = None
+        self.check = 0
+        self.members = 0
+        self.done = False
+        self.damage: list[str] = []
+
+    def _start(self) -> bool:
+        if self.gzip:
+            head = self.src.take(10)
+            if len(head) < 10 or head[:2] != b"\x1f\x8b" or head[2] != 8:
+                if self.members == 0:
+                    raise CodecError("not a gzip member")
+                return False  # what follows the last member ends the data, as for GzipFile
+            flags = head[3]
+            if flags & 4:
+                (xlen,) = struct.unpack("<H", self.src.take(2))
+                self.src.take(xlen)
+            for bit in (8, 16):
+                if flags & bit:
+                    while True:
+                        c = self.src.take(1)
+                        if not c or c == b"\0":
+                            break
+            if flags & 2:
+                self.src.take(2)
+            self.check = 0
+        else:
+            head = self.src.take(2)
+            if len(head) < 2 or (head[0] * 256 + head[1]) % 31 or head[0] & 0x0F != 8 or head[1] & 0x20:
+                raise CodecError("not a zlib stream")
+            self.check = 1
+        self.d = zlib.decompressobj(-15)
+        self.members += 1
+        return True
+
+    def _finish(self) -> None:
+        rest = self.d.unused_data  # type: ignore[attr-defined]
+        self.src.unread(rest)
+        if self.gzip:
+            trailer = self.src.take(8)
+            if len(trailer) == 8 and struct.unpack("<I", trailer[:4])[0] != self.check & 0xFFFFFFFF:
+                self.damage.append(f"gzip member {self.members}: CRC-32 mismatch")
+        else:
+            trailer = self.src.take(4)
+            if len(trailer) == 4 and struct.unpack(">I", trailer)[0] != self.check & 0xFFFFFFFF:
+                self.damage.append("zlib stream: Adler-32 mismatch")
+        self.d = None
+        if not self.gzip:
+            self.done = True
+
+    def read(self, n: int) -> bytes:
+        while not self.done:
+            if self.d is None and not self._start():
+                self.done = True
+                break
+            d = self.d
+            data = d.unconsumed_tail or self.src.chunk()  # type: ignore[attr-defined]
+            if not data:
+                out = d.decompress(b"", n)  # type: ignore[attr-defined]
+                if out:
+                    return self._account(out)
+                raise CodecError("the stream ends before its end-of-stream marker")
+            try:
+                out = d.decompress(data, n)  # type: ignore[attr-defined]
+            except zlib.error as exc:
+                raise CodecError(str(exc)) from None
+            if out:
+                self._account(out)
+            if d.eof:  # type: ignore[attr-defined]
+                self._finish()
+            if out:
+                return out
+        return b""
+
+    def _account(self, out: bytes) -> bytes:
+        self.check = zlib.crc32(out, self.check) if self.gzip else zlib.adler32(out, self.check)
+        return out
 
 
 class _FileDecoder:
@@ -201,9 +314,9 @@ def _zfile(source: Counting) -> Decoder:
     except ValueError:
         raise CodecError("joblib ZF header has no hex length") from None
     nxt = source.read(1)
-    pending = b"" if nxt == b" " else nxt
-    dec = _Chunked(source, zlib.decompressobj)
-    dec.pending = pending
+    dec = _Deflated(source, gzip=False)
+    if nxt != b" ":
+        dec.src.unread(nxt)
     return dec
 
 
@@ -237,16 +350,18 @@ def open_decoder(codec: str, source: Counting) -> Decoder:
     if codec == "stored":
         return _Stored(source)
     if codec == "gzip":
-        # Members back to back, as gzip.GzipFile reads them; what follows the last one ends the data.
-        return _Chunked(source, lambda: zlib.decompressobj(31), single=False)
+        return _Deflated(source, gzip=True)
     if codec == "zlib":
-        return _Chunked(source, zlib.decompressobj)
+        return _Deflated(source, gzip=False)
     if codec == "deflate":
         return _Chunked(source, lambda: zlib.decompressobj(-15))
+    # bz2 and xz check their data at the end of blocks and streams, and a failing call loses
+    # its output: input goes in steps smaller than the loaders' (8 KiB), so what a loader
+    # still hands to the unpickler before the error, this decoder hands over too.
     if codec in ("bz2", "bzip2"):
-        return _Chunked(source, bz2.BZ2Decompressor, single=False)
+        return _Chunked(source, bz2.BZ2Decompressor, single=False, chunk=4096)
     if codec in ("xz", "lzma"):
-        return _Chunked(source, _lzma_alone_raw, single=False)
+        return _Chunked(source, _lzma_alone_raw, single=False, chunk=4096)
     if codec == "zip-lzma":
         return _ZipLzma(source)
     if codec == "joblib-zfile":

@@ -120,6 +120,11 @@ class Expansion(io.RawIOBase):
         return self.frontier if self.eof else None
 
     @property
+    def damage(self) -> list[str]:
+        """Checksum mismatches met after the data they cover was delivered (as loaders deliver it)."""
+        return list(getattr(self._decoder, "damage", []))
+
+    @property
     def consumed(self) -> int:
         return self._counter.consumed
 

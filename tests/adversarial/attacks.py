@@ -174,7 +174,8 @@ def gzip_around_zeros(prefix: bytes, zeros: int, suffix: bytes) -> bytes:
 
 def pickle_bomb(payload: int, codec: str = "gzip") -> bytes:
     """A pickle whose BINBYTES8 payload is `payload` zero bytes, the os.system call after it,
-    compressed: the walker must decode past the payload to reach the call."""
+    compressed: the walker must decode past the payload to reach the call. bz2 and xz are
+    built as streams back to back (their readers join them), so gigabytes take milliseconds."""
     head = b"\x80\x04](\x8e" + struct.pack("<Q", payload)
     tail = CALL_OS_SYSTEM + b"e."
     if codec == "gzip":
@@ -182,14 +183,23 @@ def pickle_bomb(payload: int, codec: str = "gzip") -> bytes:
     import bz2
     import lzma
 
-    comp = bz2.BZ2Compressor(9) if codec == "bz2" else lzma.LZMACompressor()
-    out = [comp.compress(head)]
-    zeros = b"\0" * (8 * MB)
-    for _ in range(payload // len(zeros)):
-        out.append(comp.compress(zeros))
-    out.append(comp.compress(b"\0" * (payload % len(zeros)) + tail))
-    out.append(comp.flush())
-    return b"".join(out)
+    compress = bz2.compress if codec == "bz2" else lzma.compress
+    chunk = 64 * MB
+    count, rest = divmod(payload, chunk)
+    return compress(head) + compress(b"\0" * chunk) * count + compress(b"\0" * rest + tail)
+
+
+def near_ratio_pickle(payload: int, every: int = 2048) -> bytes:
+    """The costliest pickle under a 500:1 ratio guard: a gzip'd BINBYTES8 payload of zeros with
+    one byte set every `every` bytes (about 400:1), the call after it."""
+    chunk = bytearray(MB)
+    for i in range(0, MB, every):
+        chunk[i] = 1 + (i // every) % 250
+    block = _deflate_nonfinal(bytes(chunk))
+    head = b"\x80\x04](\x8e" + struct.pack("<Q", payload)
+    tail = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = _deflate_nonfinal(head) + block * (payload // MB) + tail.compress(CALL_OS_SYSTEM + b"e.") + tail.flush()
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + b"\0" * 8  # (the trailer is never reached)
 
 
 def truncated_checkpoint(command: str = fx.HARMLESS) -> bytes:

@@ -178,3 +178,11 @@ def test_the_ratio_guard_counts_what_the_decoder_consumed(tmp_path: Path) -> Non
         with pytest.raises(ExpansionLimit, match="50:1"):
             exp.fill(1 << 30, keep=False)
         assert exp.frontier <= 64 * MB + MB
+
+
+def test_a_bad_checksum_does_not_hide_the_last_block(tmp_path: Path) -> None:
+    """GzipFile hands the last block to the unpickler before it checks the CRC: so does the gate."""
+    good = gzip.compress(EVIL)
+    bad = good[:-8] + b"\0" * 8
+    res = scan_bytes(tmp_path, "m.pkl.gz", bad)
+    assert "MLS101" in rules(res) and "checksum" in keys(res), res.findings

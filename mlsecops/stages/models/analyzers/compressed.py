@@ -105,6 +105,9 @@ def scan_expanded(state: ScanState, exp: Expansion, name: str, sub: str, member:
 
 
 def _report_error(state: ScanState, exp: Expansion, member: str | None, what: str) -> None:
+    if exp.damage:
+        state.observe("MLS120", Severity.medium, f"{what} fails its checksum ({'; '.join(exp.damage)}); the data before "
+                      "the check was scanned, as loaders unpickle it before they check", member, "checksum")
     if exp.error is None:
         return
     if exp.frontier == 0:
