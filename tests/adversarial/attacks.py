@@ -208,19 +208,24 @@ def truncated_checkpoint(command: str = fx.HARMLESS) -> bytes:
     return data[: data.index(b"PK\x01\x02")]
 
 
+def onnx_external_tensor(name: str, location: str):  # type: ignore[no-untyped-def]
+    """A one-float ONNX tensor whose data lives in an external file at `location`."""
+    from onnx import TensorProto, helper
+
+    tensor = helper.make_tensor(name, TensorProto.FLOAT, [1], [0.0])
+    tensor.ClearField("float_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", location
+    return tensor
+
+
 def onnx_external_everywhere() -> bytes:
     """An ONNX model whose external-data locations escape the folder from every place a loader
     resolves: a Constant's value, an If subgraph's initializer, a sparse initializer, a function."""
     from onnx import TensorProto, helper
 
-    def ext(name: str, loc: str):  # type: ignore[no-untyped-def]
-        tensor = helper.make_tensor(name, TensorProto.FLOAT, [1], [0.0])
-        tensor.ClearField("float_data")
-        tensor.data_location = TensorProto.EXTERNAL
-        entry = tensor.external_data.add()
-        entry.key, entry.value = "location", loc
-        return tensor
-
+    ext = onnx_external_tensor
     out_y = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]
     then = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "then", [], out_y, initializer=[ext("t", "/etc/passwd")])
     other = helper.make_graph([helper.make_node("Constant", [], ["y"], value=ext("e", "../../e.bin"))], "else", [], out_y)

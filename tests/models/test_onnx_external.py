@@ -13,13 +13,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
 
-def _ext(name: str, location: str):  # type: ignore[no-untyped-def]
-    tensor = helper.make_tensor(name, TensorProto.FLOAT, [1], [0.0])
-    tensor.ClearField("float_data")
-    tensor.data_location = TensorProto.EXTERNAL
-    entry = tensor.external_data.add()
-    entry.key, entry.value = "location", location
-    return tensor
+from tests.adversarial.attacks import onnx_external_tensor as _ext  # noqa: E402
 
 
 def test_every_place_a_loader_resolves_is_checked(tmp_path: Path) -> None:
