@@ -11,6 +11,7 @@ Decompression is streamed with an output limit (zip bombs).
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Callable
@@ -294,6 +295,7 @@ def local_entries(fh: BinaryIO, size: int, max_members: int, covered: list[tuple
     spans = sorted(covered or [])
     out: list[ZipEntry] = []
     pos, si = 0, 0
+    inflate = [max_inflate]  # shared by every member: finding ends by inflating is bounded in all
     while pos < size and len(out) < max_members:
         while si < len(spans) and spans[si][1] <= pos:
             si += 1
@@ -311,7 +313,7 @@ def local_entries(fh: BinaryIO, size: int, max_members: int, covered: list[tuple
         if entry is None:
             pos = at + 4
             continue
-        end = _extent(fh, size, entry, max_inflate)
+        end = _extent(fh, size, entry, inflate)
         out.append(entry)
         pos = max(end, at + 4)
     return out
@@ -347,7 +349,7 @@ def _parse_local(fh: BinaryIO, size: int, at: int) -> ZipEntry | None:
                     local_name=name, data_offset=at + 30 + nlen + xlen, in_directory=False)
 
 
-def _extent(fh: BinaryIO, size: int, e: ZipEntry, max_inflate: int) -> int:
+def _extent(fh: BinaryIO, size: int, e: ZipEntry, inflate: list[int]) -> int:
     """Where the member ends (its data descriptor included); fills in unknown sizes."""
     if not e.flags & 0x8 or e.compressed_size:
         end = min(size, e.data_offset + e.compressed_size)
@@ -355,7 +357,7 @@ def _extent(fh: BinaryIO, size: int, e: ZipEntry, max_inflate: int) -> int:
             end += _descriptor(fh, size, e, end, check_size=False)
         return end
     if e.method == 8:
-        n = _deflate_length(fh, e.data_offset, size, max_inflate)
+        n = _deflate_length(fh, e.data_offset, size, inflate)
         if n is not None:
             e.compressed_size = n
             return e.data_offset + n + _descriptor(fh, size, e, e.data_offset + n, check_size=False)
@@ -376,13 +378,22 @@ def _extent(fh: BinaryIO, size: int, e: ZipEntry, max_inflate: int) -> int:
         return at
 
 
+_ANY_SIG = re.compile(b"PK(?:\x07\x08|\x03\x04|\x01\x02|\x05\x06)")
+
+
 def _find_any(fh: BinaryIO, start: int, end: int) -> int | None:
-    best = None
-    for sig in (DESCRIPTOR_SIG, LOCAL_SIG, CENTRAL_SIG, EOCD_SIG):
-        at = _find(fh, sig, start, end if best is None else best)
-        if at is not None and (best is None or at < best):
-            best = at
-    return best
+    """The next descriptor, local, central or end signature: one pass over the bytes."""
+    pos = start
+    while pos < end:
+        fh.seek(pos)
+        chunk = fh.read(min(CHUNK, end - pos) + 3)
+        m = _ANY_SIG.search(chunk)
+        if m is not None and pos + m.start() < end:
+            return pos + m.start()
+        if len(chunk) < 4:
+            return None
+        pos += len(chunk) - 3
+    return None
 
 
 def _descriptor(fh: BinaryIO, size: int, e: ZipEntry, at: int, check_size: bool) -> int:
@@ -404,10 +415,11 @@ def _descriptor(fh: BinaryIO, size: int, e: ZipEntry, at: int, check_size: bool)
     return 0 if check_size else sig
 
 
-def _deflate_length(fh: BinaryIO, start: int, size: int, max_output: int) -> int | None:
-    """Compressed length of the raw deflate stream at `start` (it ends itself), or None."""
+def _deflate_length(fh: BinaryIO, start: int, size: int, budget: list[int]) -> int | None:
+    """Compressed length of the raw deflate stream at `start` (it ends itself), or None when
+    it does not end within the output `budget` left (shared, and spent here)."""
     d = zlib.decompressobj(-15)
-    pos, produced = start, 0
+    pos = start
     try:
         while pos < size and not d.eof:
             fh.seek(pos)
@@ -416,8 +428,8 @@ def _deflate_length(fh: BinaryIO, start: int, size: int, max_output: int) -> int
                 return None
             pos += len(data)
             while data and not d.eof:
-                produced += len(d.decompress(data, CHUNK))
-                if produced > max_output:
+                budget[0] -= len(d.decompress(data, CHUNK))
+                if budget[0] < 0:
                     return None
                 data = d.unconsumed_tail
     except zlib.error:
