@@ -80,7 +80,7 @@ def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | N
         return Format.safetensors
     if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
         return Format.pytorch_legacy if _torch_legacy(head) else Format.pickle
-    compressed = _compressed_kind(head) if _compressed_pickle(head) else None
+    compressed = _compressed_kind(head) if _compressed_pickle(head) else _lzma_alone(head)
     if compressed is not None:
         return compressed
     if looks_like_pickle(head) or would_run(fh, size, dangerous_import=dangerous_import):
@@ -221,6 +221,28 @@ def _compressed_kind(head: bytes) -> Format | None:
     except lzma.LZMAError:
         return None
     return Format.lzma if _unpickler_would_start(out) else None
+
+
+def _lzma_alone(head: bytes) -> Format | None:
+    """A `.lzma` stream with other properties than joblib's `5d 00`: pandas' xz reader
+    (LZMAFile, FORMAT_AUTO) opens any header liblzma's picky check accepts (properties below
+    225, a dictionary of 2^n or 2^n + 2^(n-1) bytes, a plausible size). It counts when the
+    first decoded bytes are a pickle."""
+    if len(head) < 13 or head[0] >= 225:
+        return None
+    (dict_size,) = struct.unpack_from("<I", head, 1)
+    (usize,) = struct.unpack_from("<Q", head, 5)
+    low = dict_size & -dict_size if dict_size else 0
+    if not dict_size or dict_size not in (low, low * 3) or not (usize == 2**64 - 1 or usize < 2**38):
+        return None
+    import lzma
+
+    try:
+        out = lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head, max_length=4096)
+    except lzma.LZMAError:
+        return None
+    proto = out[:1] == b"\x80" and out[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    return Format.lzma if proto or looks_like_pickle(out) else None
 
 
 def _unpickler_would_start(out: bytes) -> bool:

@@ -49,6 +49,8 @@ def _codecs() -> dict[str, bytes]:
         "xz": lzma.compress(EVIL),
         "lzma (joblib), 8 MiB dictionary": _lzma_alone(EVIL, 8 << 20),
         "lzma (joblib), 64 KiB dictionary": _lzma_alone(EVIL, 1 << 16),
+        "lzma with other properties (pandas' xz reader)": lzma.compress(
+            EVIL, format=lzma.FORMAT_ALONE, filters=[{"id": lzma.FILTER_LZMA1, "lc": 0, "lp": 2, "pb": 0}]),
         "zlib (joblib)": zlib.compress(EVIL),
         "zlib, empty stored blocks first": b"\x78\x9c" + b"\x00\x00\x00\xff\xff" * 200 + zlib.compress(EVIL)[2:],
         "zstd (pandas)": zstd(EVIL),
