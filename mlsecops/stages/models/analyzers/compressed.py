@@ -153,8 +153,17 @@ def _stream_pickle(state: ScanState, exp: Expansion, fmt: Format, name: str, sub
     """Walk the pickle as the loader reads it, decoding as the walk goes. The stream's end is
     not known in advance: the walk is bounded by the stream's budget, and what it says about
     bytes after the last pickle is corrected from where the stream really ended."""
+    from mlsecops.formats.pickle_walk import fast_data_only
     from mlsecops.stages.models.analyzers import pickles
 
+    fast = fast_data_only(exp, 0, exp.limit) if fmt == Format.pickle else None
+    if fast is not None:
+        exp.fill(fast.end + 1, keep=True)
+        if exp.eof and exp.frontier == fast.end:
+            # One pickle of data only, ending where the stream ends: its true size is known,
+            # so the walk takes the C-speed proof as it does for a file on disk.
+            pickles.analyze_pickle_file(state, fmt, exp, fast.end, name, sub, depth + 1)
+            return
     pickles.analyze_pickle_file(state, fmt, exp, exp.limit, name, sub, depth + 1)
     walk = state.walks.get(sub)
     if walk is None:
