@@ -50,8 +50,9 @@ def zip_reader(data: bytes) -> None:
     try:
         directory = ziparchive.read_directory(fh, len(data), 1000)
     except ziparchive.ZipFormatError:
-        return
-    for entry in directory.entries[:50]:
+        directory = ziparchive.ZipDirectory()
+    hidden = ziparchive.local_entries(fh, len(data), 1000, ziparchive.covered_spans(directory, len(data)), 1 << 20)
+    for entry in (directory.entries + hidden)[:50]:
         try:
             ziparchive.copy_member(fh, entry, lambda chunk: None, 1 << 20)
         except (ziparchive.ZipFormatError, ziparchive.ZipLimitError):
@@ -76,6 +77,28 @@ def protobuf_reader(data: bytes) -> None:
             pass
     except protobuf.WireError:
         pass
+    try:
+        for _, _, off, ln in protobuf.iter_fields(io.BytesIO(data), 0, len(data), 10_000):
+            assert 0 <= off <= len(data)
+    except (protobuf.WireError, protobuf.FieldLimit):
+        pass
+
+
+def decoders(data: bytes) -> None:
+    """Every codec on hostile bytes: output or CodecError, never another exception or a hang."""
+    from mlsecops.formats.codecs import CodecError, CodecUnavailable, Counting, open_decoder
+
+    for codec in ("gzip", "zlib", "deflate", "bz2", "xz", "joblib-zfile", "zstd", "lz4", "zip-lzma"):
+        try:
+            decoder = open_decoder(codec, Counting(io.BytesIO(data), 0, len(data)))
+            produced = 0
+            while produced < 1 << 22:
+                chunk = decoder.read(1 << 16)
+                if not chunk:
+                    break
+                produced += len(chunk)
+        except (CodecError, CodecUnavailable):
+            pass
 
 
 _TMP = Path(tempfile.mkdtemp(prefix="mlsecops-gate-fuzz-"))
@@ -125,7 +148,8 @@ def escapers(data: bytes) -> None:
         out.encode("utf-8")
 
 
-TARGETS: list[Callable[[bytes], None]] = [detector, walker, zip_reader, policy_loader, protobuf_reader, scanner, escapers]
+TARGETS: list[Callable[[bytes], None]] = [detector, walker, zip_reader, policy_loader, protobuf_reader, scanner, escapers,
+                                          decoders]
 
 
 def one_input(data: bytes) -> None:

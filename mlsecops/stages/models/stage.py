@@ -35,7 +35,7 @@ def _lfs(art: Artifact, severity: str) -> Finding | None:
     )
 
 
-_CONTAINERS = {"zip", "tar", "7z", "gzip", "bz2", "xz", "lzma", "zlib", "config", "jinja"}
+_CONTAINERS = {"zip", "tar", "7z", "gzip", "bz2", "xz", "lzma", "zlib", "zstd", "lz4", "joblib-zfile", "config", "jinja"}
 
 
 def _format_findings(result: FileResult, context: Context) -> list[Finding]:
