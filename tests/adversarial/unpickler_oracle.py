@@ -10,8 +10,8 @@ what each reader imported (every `find_class` call) and called, and how it ended
 stub records the call and returns another stub; stubs accept every method an
 unpickler may call on an object (extend, append, add, __setitem__, __setstate__,
 **-unpacking), so a reader goes as far as the most lenient real object would let it.
-joblib's reader gets the real NumpyArrayWrapper and numpy.dtype (behind recording
-wrappers): its inline-array reading depends on them.
+joblib's reader gets the real NumpyArrayWrapper (behind a recording subclass) and
+numpy.dtype: its inline-array reading depends on them.
 """
 
 from __future__ import annotations
@@ -105,11 +105,9 @@ def _joblib_reader():  # type: ignore[no-untyped-def]
             CALLS.add("joblib.numpy_pickle:NumpyArrayWrapper")
             return super().__new__(cls)
 
-    def dtype(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        CALLS.add("numpy:dtype")
-        return numpy.dtype(*args, **kwargs)
-
-    real = {("joblib.numpy_pickle", "NumpyArrayWrapper"): Wrapper, ("numpy", "dtype"): dtype}
+    # numpy.dtype itself (a class numpy does not let us subclass): its calls go unrecorded
+    # here, the other readers' stubs record them.
+    real = {("joblib.numpy_pickle", "NumpyArrayWrapper"): Wrapper, ("numpy", "dtype"): numpy.dtype}
 
     class JoblibUnpickler(numpy_pickle.NumpyUnpickler):
         def find_class(self, module: str, name: str):  # type: ignore[no-untyped-def]

@@ -2,13 +2,16 @@
 unpicklers accept (and some they reject), memo and stack tricks, all protocols, frames,
 stacked pickles, EXT codes, pickles inside bytes, joblib's inline arrays, and mutations.
 
-`pickles()` is a hypothesis strategy for whole streams. Programs are built from values
-that push exactly one object, so most of them are well-formed; mutations (cut, insert,
-delete, flip) then push a share of them through every failure path.
+`pickles()` is a hypothesis strategy for whole streams: each choice is a hypothesis draw,
+so failures shrink. `seeded_pickles()` makes the same programs from one drawn seed and
+Python's `random` (a hundred times fewer draws), for the large CI runs. Programs are built
+from values that push exactly one object, so most of them are well-formed; mutations (cut,
+insert, delete, flip) then push a share of them through every failure path.
 """
 
 from __future__ import annotations
 
+import random
 import struct
 
 from hypothesis import strategies as st
@@ -42,19 +45,41 @@ def _len(width: int, n: int) -> bytes:
     return n.to_bytes(width, "little")
 
 
+class Choices:
+    """Where a program's choices come from: hypothesis draws, or a seeded random.Random."""
+
+    def __init__(self, draw: st.DrawFn | None = None, rng: random.Random | None = None) -> None:
+        self.draw_fn = draw
+        self.rng = rng
+
+    def integer(self, low: int, high: int) -> int:
+        if self.rng is not None:
+            return self.rng.randint(low, high)
+        return self.draw_fn(st.integers(low, high))  # type: ignore[misc]
+
+    def binary(self, low: int, high: int) -> bytes:
+        n = self.integer(low, high)
+        if self.rng is not None:
+            return self.rng.randbytes(n)
+        return self.draw_fn(st.binary(min_size=n, max_size=n))  # type: ignore[misc]
+
+
 class Gen:
     """Draws one program; remembers memo keys so GETs mostly find what a PUT stored."""
 
-    def __init__(self, draw: st.DrawFn, budget: int) -> None:
-        self.draw = draw
+    def __init__(self, choices: Choices, budget: int) -> None:
+        self.c = choices
         self.budget = budget
         self.keys: set[int] = set()
 
     def pick(self, options: list):  # type: ignore[no-untyped-def,type-arg]
-        return self.draw(st.sampled_from(options))
+        return options[self.c.integer(0, len(options) - 1)]
 
     def coin(self, p: float = 0.5) -> bool:
-        return self.draw(st.floats(0, 1)) < p
+        return self.c.integer(0, 99) < p * 100
+
+    def integer(self, low: int, high: int) -> int:
+        return self.c.integer(low, high)
 
     # -- leaves -----------------------------------------------------------------------------
     def text(self) -> bytes:
@@ -79,7 +104,7 @@ class Gen:
         return b"\x8c" + bytes([len(raw)]) + raw
 
     def blob(self) -> bytes:
-        data = self.draw(st.binary(max_size=24))
+        data = self.c.binary(0, 24)
         form = self.pick(["C", "B", "8", "ba", "ba-ro", "ro", "nested", "huge"])
         if form == "C":
             return b"C" + bytes([len(data)]) + data
@@ -120,7 +145,7 @@ class Gen:
         if form == "memoize":
             self.keys.add(len(self.keys))
             return b"\x94"
-        idx = self.draw(st.integers(0, 300))
+        idx = self.integer(0, 300)
         self.keys.add(idx)
         if form == "binput":
             idx %= 256
@@ -133,7 +158,7 @@ class Gen:
         return self.pick([b"p 1\n", b"p1\x00x\n", b"p+2\n", b"p1_0\n", b"p-1\n", b"p\n"])
 
     def get(self) -> bytes:
-        idx = self.pick(sorted(self.keys)) if self.keys and self.coin(0.9) else self.draw(st.integers(0, 300))
+        idx = self.pick(sorted(self.keys)) if self.keys and self.coin(0.9) else self.integer(0, 300)
         form = self.pick(["bin", "long", "text", "odd"])
         if form == "bin" and idx < 256:
             return b"h" + bytes([idx])
@@ -160,7 +185,7 @@ class Gen:
             if 0 <= code < 65536 and self.coin():
                 return b"\x83" + _len(2, code)
             return b"\x84" + struct.pack("<i", code)
-        args = b"".join(self.value(1) for _ in range(self.draw(st.integers(0, 2))))
+        args = b"".join(self.value(1) for _ in range(self.integer(0, 2)))
         return (b"(" if self.coin(0.8) else b"") + args + b"i" + module + b"\n" + name + b"\n"
 
     def str_push(self, raw: bytes) -> bytes:
@@ -178,7 +203,7 @@ class Gen:
         return out + b"0" + self.get() if self.coin() else out
 
     def args(self) -> bytes:
-        n = self.draw(st.integers(0, 3))
+        n = self.integer(0, 3)
         items = [self.value(2) for _ in range(n)]
         if n <= 3 and self.coin(0.6):
             return b"".join(items) + {0: b")", 1: b"\x85", 2: b"\x86", 3: b"\x87"}[n]
@@ -198,7 +223,7 @@ class Gen:
                 or self.value(2)
             return self.global_() + self.args() + kwargs + b"\x92"
         if form == "obj":
-            return b"(" + self.global_() + b"".join(self.value(2) for _ in range(self.draw(st.integers(0, 2)))) + b"o"
+            return b"(" + self.global_() + b"".join(self.value(2) for _ in range(self.integer(0, 2))) + b"o"
         if form == "getattr":
             target = self.global_() if self.coin() else self.value(2)
             return b"cbuiltins\ngetattr\n" + target + self.text() + b"\x86R"
@@ -209,7 +234,7 @@ class Gen:
     # -- containers -------------------------------------------------------------------------
     def container(self, depth: int) -> bytes:
         kind = self.pick(["tuple", "list", "dict", "set", "frozen"])
-        n = self.draw(st.integers(0, 3))
+        n = self.integer(0, 3)
         items = [self.value(depth + 1) for _ in range(n)]
         if kind == "tuple":
             if n <= 3 and self.coin():
@@ -234,7 +259,7 @@ class Gen:
 
     def joblib_array(self) -> bytes:
         """A joblib NumpyArrayWrapper with its inline array (sometimes inconsistent)."""
-        count = self.draw(st.integers(0, 4))
+        count = self.integer(0, 4)
         spec = self.pick([b"f8", b"i4", b"O8", b"V3", b"U2", b"b1"])
         size = {b"f8": 8, b"i4": 4, b"O8": 8, b"V3": 3, b"U2": 8, b"b1": 1}[spec]
         state = {b"f8": b"(K\x03\x8c\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t",
@@ -248,9 +273,9 @@ class Gen:
         if spec == b"O8":
             body = b"\x80\x04" + self.sub_program() + b"."
         else:
-            pad = self.draw(st.integers(0, 15))
-            body = ((bytes([pad]) + b"\xff" * pad) if aligned else b"") + self.draw(
-                st.binary(min_size=count * size, max_size=count * size + (2 if self.coin(0.2) else 0)))
+            pad = self.integer(0, 15)
+            body = ((bytes([pad]) + b"\xff" * pad) if aligned else b"") + self.c.binary(
+                count * size, count * size + (2 if self.coin(0.2) else 0))
         return head + body
 
     # -- values ---------------------------------------------------------------------------
@@ -293,16 +318,15 @@ class Gen:
         return out
 
 
-@st.composite
-def program(draw: st.DrawFn, budget: int = 12) -> bytes:
-    g = Gen(draw, budget)
-    proto = draw(st.sampled_from([b"", b"", b"\x80\x02", b"\x80\x04", b"\x80\x05", b"\x80\x00", b"\x80\x06"]))
-    body = b"".join(g.value(0) for _ in range(draw(st.integers(1, 2))))
-    if draw(st.booleans()) and draw(st.booleans()):
+def program(c: Choices, budget: int = 12) -> bytes:
+    g = Gen(c, budget)
+    proto = g.pick([b"", b"", b"\x80\x02", b"\x80\x04", b"\x80\x05", b"\x80\x00", b"\x80\x06"])
+    body = b"".join(g.value(0) for _ in range(c.integer(1, 2)))
+    if g.coin(0.25):
         body = body + b"\x80\x03"  # PROTO in the middle
-    stop = b"." if draw(st.floats(0, 1)) < 0.92 else b""
-    if proto[1:] in (b"\x04", b"\x05") and draw(st.booleans()):
-        declared = len(body) + len(stop) + draw(st.sampled_from([0, 0, 0, -1, 1, 5]))
+    stop = b"." if g.coin(0.92) else b""
+    if proto[1:] in (b"\x04", b"\x05") and g.coin():
+        declared = len(body) + len(stop) + g.pick([0, 0, 0, -1, 1, 5])
         return proto + b"\x95" + struct.pack("<Q", max(0, declared)) + body + stop
     return proto + body + stop
 
@@ -320,13 +344,21 @@ def _mutate(data: bytes, kind: str, pos: int, byte: int) -> bytes:
     return data[:pos] + bytes([byte]) + data[pos + 1 :]
 
 
+def stream(c: Choices) -> bytes:
+    """Stacked programs, sometimes trailing junk, sometimes one mutation."""
+    g = Gen(c, 0)
+    data = b"".join(program(c) for _ in range(g.pick([1, 1, 1, 2, 3])))
+    if g.coin(0.1):
+        data += g.pick([b"\xde\xad", b"cat\ndog\n", b"\x00", b"junk"])
+    if g.coin(0.3):
+        data = _mutate(data, g.pick(["cut", "insert", "delete", "flip"]), c.integer(0, 1 << 16), c.integer(0, 255))
+    return data
+
+
 @st.composite
 def pickles(draw: st.DrawFn) -> bytes:
-    parts = [draw(program()) for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3])))]
-    data = b"".join(parts)
-    if draw(st.floats(0, 1)) < 0.1:
-        data += draw(st.sampled_from([b"\xde\xad", b"cat\ndog\n", b"\x00", b"junk"]))
-    if draw(st.floats(0, 1)) < 0.3:
-        kind = draw(st.sampled_from(["cut", "insert", "delete", "flip"]))
-        data = _mutate(data, kind, draw(st.integers(0, 1 << 16)), draw(st.integers(0, 255)))
-    return data
+    return stream(Choices(draw=draw))
+
+
+def seeded_pickles() -> st.SearchStrategy[bytes]:
+    return st.integers(0, 2**64 - 1).map(lambda seed: stream(Choices(rng=random.Random(seed))))

@@ -94,6 +94,8 @@ def data_only(fh: BinaryIO, start: int, end: int) -> WalkResult | None:
             if (cut or not at_eof) and m.end() >= stop - _MAX_OP:
                 continue  # the run may go on past the window: refill and resume
             i = m.end()
+        if i >= len(buf):
+            return None  # the stream ends without a STOP
         op = buf[i]
         if op == STOP:
             r.end = base + i + 1

@@ -45,12 +45,12 @@ def would_run(fh: BinaryIO, size: int, max_opcodes: int = SNIFF_OPCODES) -> bool
     cap = min(size, SNIFF_BYTES)
     opts = Options(first_read=SNIFF_FIRST_READ)
     walk = walk_stream(fh, 0, cap, Budget(max_opcodes), opts, ALL, None, depth=MAX_DEPTH)
-    if any(_resolvable(g.module, g.name) for g in walk.globals):
+    if any(g.opcode == "EXT" or _resolvable(g.module, g.name) for g in walk.globals):
         return True
     if walk.complete and walk.end == size and not any(i.kind == "trailing-data" for i in walk.issues):
         return True  # a pickle from the first byte to the last
-    if any(i.kind == "opcode-limit" for i in walk.issues):
-        return True
+    if walk.blind:
+        return True  # the walk could not follow the stream (a limit, a layout): the scan decides
     return cap < size and any(i.kind == "truncated" for i in walk.issues)
 
 

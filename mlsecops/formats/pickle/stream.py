@@ -200,8 +200,8 @@ def _fork(m: Machine, readers: int, assumed: bool = False, joblib_read: Obj | No
             ref.view = ref.view or "pickle.load"
     m.r.calls += fr.calls
     m.r.opcodes += fr.opcodes
-    m.r.other_view_complete = m.r.other_view_complete or (
-        fr.complete and not any(i.kind == "trailing-data" for i in fr.issues))
+    m.r.other_view_complete = m.r.other_view_complete or (fr.complete and (
+        not any(i.kind == "trailing-data" for i in fr.issues) or any(i.kind == "frame-end" for i in fr.issues)))
     m.r.assumed = m.r.assumed or fr.assumed or assumed
     m.r.nested.extend(fr.nested)
     for issue in fr.issues:

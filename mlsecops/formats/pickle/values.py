@@ -61,7 +61,7 @@ class ByteArr:
 
 @dataclass(slots=True, eq=False)
 class MemView:
-    """A read-only memoryview (READONLY_BUFFER on a bytearray)."""
+    """A read-only memoryview (READONLY_BUFFER on a bytearray): unhashable, as its bytearray."""
 
     n: int
 
@@ -151,7 +151,7 @@ class Unknown:
 
 SYMBOLIC = (Global, Obj, Unknown)
 BUFFER_TYPES = (bytes, Blob, ByteArr, MemView)  # Py2Str is a bytes subclass: bytes under encoding='bytes'
-UNHASHABLE_TYPES = frozenset({ByteArr, Lst, Dct, St})
+UNHASHABLE_TYPES = frozenset({ByteArr, Lst, Dct, St, MemView})  # a memoryview hashes what it views
 NOT_ITERABLE_TYPES = frozenset({type(None), bool, int, float, HugeInt})
 
 

@@ -328,6 +328,8 @@ class Machine:
             target.n += len(items)  # type: ignore[attr-defined]
             return
         if is_symbolic(target):
+            if isinstance(target, Global):
+                self.assume()  # a module, class or function used as a list: depends on what it is
             return
         if t is ByteArr:
             for v in items:
@@ -359,6 +361,8 @@ class Machine:
             return
         if is_symbolic(target):
             self.escape(*items)
+            if isinstance(target, Global):
+                self.assume()
             return
         if t is Lst or t is ByteArr:
             n = target.n  # type: ignore[attr-defined]
@@ -386,6 +390,8 @@ class Machine:
             return
         if is_symbolic(target):
             self.escape(*items)
+            if isinstance(target, Global):
+                self.assume()
             return
         if not items:
             self.kill(P, f"ADDITEMS onto a {describe(target)} (no add method)")
@@ -872,6 +878,7 @@ def _build(m: Machine, op: int, off: int, first: bool) -> None:
     m.escape(state)
     if isinstance(inst, Global):
         m.escape(inst)
+        m.assume()  # whether the object takes the state depends on what it is
         m.r.issues.append(Issue("build-on-global", off,
                                 f"BUILD sets attributes on the imported object {inst.module}.{inst.name}"))
         return
