@@ -90,6 +90,15 @@ class WalkResult:
         """Bytes the walk seeked over (rewrites of text FLOAT and BYTEARRAY8 are not elisions)."""
         return sum(n for _, n, rep in self.elided if rep[:1] not in (b"G", b"B", b"\x8e"))
 
+    def resolved_specials(self) -> set[tuple[str, str]]:
+        """Special imports (getattr, _load_from_bytes) every use of which was resolved."""
+        out: dict[tuple[str, str], bool] = {}
+        for ref in self.globals:
+            if ref.special:
+                key = (ref.module, ref.name)
+                out[key] = out.get(key, True) and ref.resolved
+        return {k for k, ok in out.items() if ok}
+
     @property
     def broken(self) -> Issue | None:
         return next((i for i in self.issues if i.kind in BREAKS), None)

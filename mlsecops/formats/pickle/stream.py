@@ -21,7 +21,7 @@ from mlsecops.formats.pickle.results import BLIND, Issue, Nested, WalkResult
 from mlsecops.formats.pickle.values import (
     BigText, BigTuple, Blob, ByteArr, Dct, FSet, Lst, MemView, Obj, St, is_symbolic,
 )
-from mlsecops.formats.pickle.vm import ALL, JOBLIB, LOOPING, MAX_DEPTH, P_PLAIN, Blind, Budget, Die, Machine, Options
+from mlsecops.formats.pickle.vm import ALL, C, JOBLIB, LOOPING, MAX_DEPTH, P_PLAIN, Blind, Budget, Die, Machine, Options
 
 
 def walk_stream(fh: BinaryIO, start: int, end: int, budget: Budget, opts: Options, alive: int = ALL,
@@ -63,6 +63,9 @@ def drive(m: Machine, max_pickles: int | None, mid_pickle: bool = False) -> None
             r.issues.append(Issue("frame-end", win.pos, "unpicklers that buffer FRAMEs stop at the end of this "
                                   "frame; pickle.loads reads on"))
             m.frame_end = None
+            m.alive &= C  # the pure-Python readers are done; only the C unpickler on a peekable file reads on
+            if not m.alive:
+                break
     r.end = win.pos
     r.complete = not any(i.kind in BLIND or i.kind in ("truncated", "malformed") for i in r.issues)
 

@@ -168,11 +168,8 @@ def _embedded(state: ScanState, fh: BinaryIO, emb: pk.Embedded, member: str | No
 
     sub_member = f"{member or ''}#load_from_bytes@{emb.offset}"
     sub: BinaryIO = io.BytesIO(emb.data) if emb.data is not None else SubFile(fh, emb.offset, emb.size)  # type: ignore[assignment]
-    sub.seek(0)
-    if sub.read(2) == b"PK":
-        scan_stream(state, sub, emb.size, "storage.pt", sub_member, depth + 1)
-    else:
-        # torch.load of anything else unpickles its first pickle before checking the magic number.
+    if scan_stream(state, sub, emb.size, "storage.pt", sub_member, depth + 1) is None:
+        # torch.load of anything else still unpickles it (it checks the magic number after).
         analyze_region(state, sub, 0, emb.size, sub_member, "storage.pt", legacy_torch=True, depth=depth + 1)
 
 
