@@ -31,7 +31,7 @@ _MATCH_WINDOW = 64 * 1024
 _LEN_FMT = {1: "<B", 4: "<I", 8: "<Q"}
 _ONE_BYTE = (NONE, NEWTRUE, NEWFALSE, MARK, SETITEMS, APPENDS, EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE, TUPLE1, TUPLE2,
              TUPLE3, EMPTY_SET, ADDITEMS, FROZENSET, POP, POP_MARK, DUP, SETITEM, APPEND, LIST, DICT, TUPLE, MEMOIZE)
-_FIXED = {BININT1: 1, BINGET: 1, BINPUT: 1, BININT2: 2, BININT: 4, LONG_BINGET: 4, LONG_BINPUT: 4, BINFLOAT: 8,
+_FIXED = {BININT1: 1, BININT2: 2, BININT: 4, BINFLOAT: 8, BINGET: 1, BINPUT: 1, LONG_BINGET: 4, LONG_BINPUT: 4,
           FRAME: 8}
 
 
@@ -44,14 +44,16 @@ def _data_op_regex() -> re.Pattern[bytes]:
 
     Short strings are length-prefixed, which a regex can only express as one
     alternative per length; the common lengths come first because `re` tries
-    alternatives in order.
+    alternatives in order, and so do the common opcodes (a dict's keys are short
+    strings, each followed by MEMOIZE; its values small ints).
     """
     order = list(range(1, 48)) + [0] + list(range(48, 256))
     short = b"(?:" + b"|".join(re.escape(bytes([n])) + (b".{%d}" % n if n else b"") for n in order) + b")"
-    counted_short = b"[" + b"".join(_byte(c) for c in (SHORT_BINUNICODE, SHORT_BINSTRING, SHORT_BINBYTES)) + b"]"
-    fixed = b"|".join(_byte(c) + b".{%d}" % n for c, n in _FIXED.items())
+    fixed = [_byte(c) + b".{%d}" % n for c, n in _FIXED.items()]
     single = b"[" + b"".join(_byte(c) for c in _ONE_BYTE) + b"]"
-    return re.compile(b"(?:" + counted_short + short + b"|" + fixed + b"|" + single + b")+", re.DOTALL)
+    alternatives = [_byte(SHORT_BINUNICODE) + short + _byte(MEMOIZE) + b"?", *fixed[:4], _byte(MEMOIZE),
+                    b"[" + _byte(SHORT_BINBYTES) + _byte(SHORT_BINSTRING) + b"]" + short, single, *fixed[4:]]
+    return re.compile(b"(?:" + b"|".join(alternatives) + b")+", re.DOTALL)
 
 
 _DATA_RUN = _data_op_regex()

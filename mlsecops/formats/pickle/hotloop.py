@@ -54,29 +54,25 @@ def run(m: Machine) -> None:
             continue
         stack, metastack, memo = m.stack, m.metastack, m.memo
         push = stack.append
-        todo = budget.left
+        # Every opcode takes at least a byte: stopping `budget.left` bytes on bounds the count too.
+        if limit - i > budget.left:
+            limit = i + budget.left
+        start = i
         ops = 0
-        while i < limit and ops < todo:
+        while i < limit:
             op = buf[i]
-            if op == SHORT_BINUNICODE or op == SHORT_BINSTRING or op == SHORT_BINBYTES:
+            if op == SHORT_BINUNICODE:
                 n = buf[i + 1]
                 j = i + 2 + n
                 if j > avail:
                     break
-                if op == SHORT_BINUNICODE:
-                    try:
-                        v: object = buf[i + 2 : j].decode("utf-8", "surrogatepass")
-                    except UnicodeDecodeError:
-                        break
-                elif op == SHORT_BINSTRING:
-                    v = Py2Str(buf[i + 2 : j])
-                    if not v.isascii() and m.alive & BARE:
-                        break
-                else:
-                    v = buf[i + 2 : j]
+                try:
+                    v: object = buf[i + 2 : j].decode("utf-8", "surrogatepass")
+                except UnicodeDecodeError:
+                    break
                 push(v)
                 if n > 16 and buf[i + 2] in _SUSPECT_FIRST and nested.suspect(buf[i + 2 : i + 10]):
-                    m.candidate(win.base + i, v, op != SHORT_BINBYTES)
+                    m.candidate(win.base + i, v, True)
                 i = j
             elif op == MEMOIZE:
                 if not stack or len(memo) >= cap:
@@ -92,6 +88,21 @@ def run(m: Machine) -> None:
                     break
                 push(v)
                 i += 2
+            elif op == SHORT_BINSTRING or op == SHORT_BINBYTES:
+                n = buf[i + 1]
+                j = i + 2 + n
+                if j > avail:
+                    break
+                if op == SHORT_BINSTRING:
+                    v = Py2Str(buf[i + 2 : j])
+                    if not v.isascii() and m.alive & BARE:
+                        break
+                else:
+                    v = buf[i + 2 : j]
+                push(v)
+                if n > 16 and buf[i + 2] in _SUSPECT_FIRST and nested.suspect(buf[i + 2 : i + 10]):
+                    m.candidate(win.base + i, v, op != SHORT_BINBYTES)
+                i = j
             elif op == BINPUT:
                 if not stack or len(memo) >= cap:
                     break
@@ -170,7 +181,10 @@ def run(m: Machine) -> None:
             elif op == LONG_BINPUT:
                 if not stack or len(memo) >= cap:
                     break
-                memo[int.from_bytes(buf[i + 1 : i + 5], "little")] = stack[-1]
+                idx = int.from_bytes(buf[i + 1 : i + 5], "little")
+                if idx >= 1 << 24:
+                    break  # the vm notes what such an index costs the C unpickler
+                memo[idx] = stack[-1]
                 i += 5
             elif op == LONG_BINGET:
                 v = memo.get(int.from_bytes(buf[i + 1 : i + 5], "little"), _MISSING)
@@ -234,6 +248,6 @@ def run(m: Machine) -> None:
         m.stack = stack
         budget.left -= ops
         r.opcodes += ops
-        m.first = m.first and ops == 0
+        m.first = m.first and i == start
         if m.step():  # the opcode the loop left (or the budget's end): with every check
             return

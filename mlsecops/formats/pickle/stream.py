@@ -169,6 +169,7 @@ def _object_array(m: Machine, off: int) -> None:
         m.die("the object array's inline pickle fails")
     if not is_symbolic(inner.value):
         m.die("the object array's inline pickle returns no array (joblib reads its .dtype)")
+    m.assume()  # whether what it returns has a .dtype depends on what the call or import is
 
 
 # -- forked views ---------------------------------------------------------------------------------
@@ -236,7 +237,9 @@ def _snapshot(stack: list[object], metastack: list[list[object]],
                 dict.__setitem__(d, cp(k), cp(val))
             d.count = v.count  # type: ignore[attr-defined]
             return d
-        elif t in (Lst, St, FSet, ByteArr, MemView, BigTuple):
+        elif t is Lst:
+            out = Lst(v.n)  # type: ignore[attr-defined]
+        elif t in (St, FSet, ByteArr, MemView, BigTuple):
             out = t(*(getattr(v, s) for s in t.__slots__))  # type: ignore[attr-defined]
         elif t is Obj:
             o = Obj(v.callee, None, v.kind, v.ident, None, None, v.value)  # type: ignore[attr-defined]

@@ -74,9 +74,14 @@ class BigTuple:
     hashable: bool
 
 
-@dataclass(slots=True, eq=False)
 class Lst:
-    n: int = 0
+    """A list: only its length is kept (SETITEM checks indexes against it). A plain class:
+    the hot loop makes one per EMPTY_LIST."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int = 0) -> None:
+        self.n = n
 
 
 class Dct(dict):  # type: ignore[type-arg]

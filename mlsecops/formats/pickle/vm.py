@@ -285,6 +285,8 @@ class Machine:
 
     # -- memo ----------------------------------------------------------------------------------------
     def memo_put(self, idx: int, value: object) -> None:
+        if idx >= 1 << 24:
+            self.assume()  # the C unpickler's memo is an array this long: MemoryError on most machines
         memo = self.memo
         if idx not in memo and len(memo) >= self.opts.memo_max:
             self.memo_lost = True
