@@ -35,9 +35,13 @@ RULES: dict[str, Rule] = {
               "extension registry: a technique to hide the real import from scanners.",
               "Treat the file as malicious.", Severity.critical),
         _rule("MLS105", "malformed-pickle", "The pickle stream is broken",
-              "The stream is truncated or invalid. pickle executes opcodes as it reads them, so imports and calls "
-              "before the break still run (the nullifAI technique); scanners that stop at the error miss them.",
-              "If it carries imports that are not allowlisted, treat it as malicious; otherwise re-export the model.",
+              "Every unpickler fails at this point of the stream (mlsecops follows them all: the C and the "
+              "pure-Python unpickler, with each encoding, and joblib's reader), so nothing after it runs. What ran "
+              "before is judged on its own: a break after a known-dangerous import or a call to code that is not "
+              "allowlisted is the nullifAI technique (scanners that stop at the error miss the call) and is high; "
+              "a break before anything dangerous ran is a corrupt file, low.",
+              "If it imports or calls code that is not allowlisted before the break, treat it as malicious; "
+              "otherwise re-export the model.",
               Severity.medium),
         _rule("MLS106", "nested-pickle", "A pickle carries another pickle inside a byte string",
               "A byte string (raw, base64 or hex) is itself a pickle; code that later unpickles it runs its imports.",
@@ -73,8 +77,11 @@ RULES: dict[str, Rule] = {
               "A member name is absolute or contains '..': extracting the archive writes files elsewhere (zip slip).",
               "Do not extract the archive; rebuild it with relative member names.", Severity.high),
         _rule("MLS115", "scan-limit-exceeded", "A file could not be fully scanned within the limits",
-              "Nesting depth, member count, expanded size or opcode count exceeded the policy's limits "
-              "(a zip bomb, or a file too large to check). The unchecked part may hold anything.",
+              "Nesting depth, member count, expanded size or opcode count exceeded the policy's limits (a zip bomb, "
+              "or a file too large to check), or the pickle walker met a layout it does not follow where a loader "
+              "reads on (unpicklers that disagree on a FRAME, a joblib array sized by something that is not a "
+              "constant). The unread part may hold anything, so the file is blocked. At low severity: fickling or "
+              "modelscan did not analyse a pickle mlsecops's own walk read in full.",
               "Raise models.limits in the policy if the file is legitimate, or remove it.", Severity.high),
         _rule("MLS116", "engine-finding", "An engine (fickling or modelscan) reports a problem",
               "fickling or modelscan reported a problem that mlsecops's own analysis did not attribute to a "
