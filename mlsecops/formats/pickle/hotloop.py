@@ -25,6 +25,7 @@ _MISSING = object()
 _HASHABLE = frozenset({str, int, bool, float, bytes, Py2Str, type(None)})
 _SUSPECT_FIRST = frozenset(b"\x80g8")
 _MARGIN = 9  # the longest fixed-size argument (BINFLOAT) plus its opcode
+_CONSTANTS = {NONE: None, NEWTRUE: True, NEWFALSE: False}
 
 
 def _keys_ok(items: list[object], step: int) -> bool:
@@ -192,14 +193,8 @@ def run(m: Machine) -> None:
                     break
                 push(v)
                 i += 5
-            elif op == NONE:
-                push(None)
-                i += 1
-            elif op == NEWTRUE:
-                push(True)
-                i += 1
-            elif op == NEWFALSE:
-                push(False)
+            elif op == NONE or op == NEWTRUE or op == NEWFALSE:
+                push(_CONSTANTS[op])
                 i += 1
             elif op == BINFLOAT:
                 push(unpack_from(">d", buf, i + 1)[0])

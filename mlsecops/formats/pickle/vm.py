@@ -329,9 +329,7 @@ class Machine:
         if t is Lst:
             target.n += len(items)  # type: ignore[attr-defined]
             return
-        if is_symbolic(target):
-            if isinstance(target, Global):
-                self.assume()  # a module, class or function used as a list: depends on what it is
+        if self._onto_symbol(target, items):
             return
         if t is ByteArr:
             for v in items:
@@ -361,10 +359,7 @@ class Machine:
                 target.put(key, items[k + 1])  # type: ignore[attr-defined]
             self.escape(*items)
             return
-        if is_symbolic(target):
-            self.escape(*items)
-            if isinstance(target, Global):
-                self.assume()
+        if self._onto_symbol(target, items):
             return
         if t is Lst or t is ByteArr:
             n = target.n  # type: ignore[attr-defined]
@@ -390,15 +385,21 @@ class Machine:
             target.n += len(items)  # type: ignore[attr-defined]
             self.escape(*items)
             return
-        if is_symbolic(target):
-            self.escape(*items)
-            if isinstance(target, Global):
-                self.assume()
+        if self._onto_symbol(target, items):
             return
         if not items:
             self.kill(P, f"ADDITEMS onto a {describe(target)} (no add method)")
             return
         self.die(f"ADDITEMS onto a {describe(target)}, which has no add method")
+
+    def _onto_symbol(self, target: object, items: list[object]) -> bool:
+        """Items added to an import or a call's result: any object may take them."""
+        if not is_symbolic(target):
+            return False
+        self.escape(*items)
+        if isinstance(target, Global):
+            self.assume()  # a module, class or function used as a container: depends on what it is
+        return True
 
     def make_tuple(self, items: list[object]) -> object:
         if len(items) <= SMALL:
@@ -584,11 +585,19 @@ def _long_bin(m: Machine, op: int, off: int, first: bool) -> None:
     m.stack.append(int.from_bytes(m.read(n), "little", signed=True))
 
 
-def _string(m: Machine, op: int, off: int, first: bool) -> None:
-    raw, length, terminated = m.read_line()
+def _text_line(m: Machine, op: int, off: int, first: bool) -> None:
+    """STRING (a quoted Python 2 literal) and UNICODE (raw-unicode-escape), one line each."""
+    raw, length, _ = m.read_line()
+    py2 = op == STRING
     if raw is None:
         m.assume()
-        m.stack.append(BigText(off + 1, length, True))
+        m.stack.append(BigText(off + 1, length, py2))
+        return
+    if not py2:
+        text = textargs.raw_unicode(raw[:-1])
+        if text is None:
+            m.die("UNICODE argument with a bad escape")
+        m.stack.append(text)
         return
     value = textargs.string_literal(raw[:-1])
     if value is None:
@@ -598,18 +607,6 @@ def _string(m: Machine, op: int, off: int, first: bool) -> None:
     if not value.isascii():  # type: ignore[union-attr]
         m.kill(BARE, "a Python 2 string that is not ASCII (the default encoding)")
     m.stack.append(Py2Str(value))  # type: ignore[arg-type]
-
-
-def _unicode(m: Machine, op: int, off: int, first: bool) -> None:
-    raw, length, _ = m.read_line()
-    if raw is None:
-        m.assume()
-        m.stack.append(BigText(off + 1, length, False))
-        return
-    value = textargs.raw_unicode(raw[:-1])
-    if value is None:
-        m.die("UNICODE argument with a bad escape")
-    m.stack.append(value)
 
 
 def _counted(m: Machine, op: int, off: int, first: bool) -> None:
@@ -985,7 +982,7 @@ def _short_counted(m: Machine, op: int, off: int, first: bool) -> None:
 _HANDLERS = {
     MARK: _mark, STOP: _stop, POP: _pop, POP_MARK: _pop_mark, DUP: _dup, FLOAT: _float, INT: _int_text,
     LONG: _int_text, BININT: _binint, BININT1: _binint, BININT2: _binint, LONG1: _long_bin, LONG4: _long_bin,
-    STRING: _string, UNICODE: _unicode, BINSTRING: _counted, BINUNICODE: _counted, BINUNICODE8: _counted,
+    STRING: _text_line, UNICODE: _text_line, BINSTRING: _counted, BINUNICODE: _counted, BINUNICODE8: _counted,
     BINBYTES: _counted, BINBYTES8: _counted, BYTEARRAY8: _counted, SHORT_BINSTRING: _short_counted,
     SHORT_BINUNICODE: _short_counted, SHORT_BINBYTES: _short_counted, NONE: _const, NEWTRUE: _const,
     NEWFALSE: _const, BINFLOAT: _binfloat, EMPTY_TUPLE: _empty, EMPTY_LIST: _empty, EMPTY_DICT: _empty,
