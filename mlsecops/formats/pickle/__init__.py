@@ -1,8 +1,9 @@
 """Pickles, read as CPython's unpicklers read them, without running anything.
 
 - `walk` follows every import and call in a pickle stream (opcodes.py, reader.py,
-  vm.py and hotloop.py, stream.py; fastpath.py proves data-only pickles at C speed;
-  joblib_arrays.py reads joblib's inline arrays; resolve.py knows a few callables);
+  vm.py, ops.py and hotloop.py, stream.py; fastpath.py proves data-only pickles at C
+  speed; joblib_arrays.py reads joblib's inline arrays; resolve.py knows a few
+  callables; skeleton.py is what the engines are handed);
 - `would_run` decides whether a file with no magic number is a pickle (sniff.py).
 """
 

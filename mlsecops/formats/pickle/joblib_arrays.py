@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlsecops.formats.pickle import resolve
-from mlsecops.formats.pickle.values import Dct, Global, Obj, Py2Str, is_symbolic, truthy
+from mlsecops.formats.pickle.values import Dct, Global, Obj, Py2Str, truthy
 
 WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 _INIT_PARAMS = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
@@ -167,10 +167,3 @@ def numpy_dtype(value: object, depth: int = 0):  # type: ignore[no-untyped-def]
     except Exception as exc:  # noqa: BLE001 - numpy rejects it: so does the loader
         raise Dies(f"numpy.dtype raises {type(exc).__name__}") from None
     return dtype
-
-
-def is_array_result(value: object) -> bool | None:
-    """Has the object an inline object-array pickle returned a `.dtype`? (joblib reads it)."""
-    if is_symbolic(value):
-        return None
-    return False

@@ -63,9 +63,6 @@ HIGHEST_PROTOCOL = max(pickletools.opcodes, key=lambda o: o.proto).proto
     "BINBYTES", "SHORT_BINBYTES", "SHORT_BINUNICODE", "BINUNICODE8", "BINBYTES8", "EMPTY_SET", "ADDITEMS",
     "FROZENSET", "NEWOBJ_EX", "STACK_GLOBAL", "MEMOIZE", "FRAME", "BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER"))
 
-# Opcodes that can import, call, or run code of an imported object (BUILD: __setstate__).
-EFFECTS = frozenset({GLOBAL, STACK_GLOBAL, INST, OBJ, REDUCE, NEWOBJ, NEWOBJ_EX, BUILD, EXT1, EXT2, EXT4,
-                     PERSID, BINPERSID})
 # Counted payloads: opcode -> width of the length prefix.
 COUNTED = {info.code: info.counted for info in OPCODES.values() if info.counted}
 TEXT_PAYLOADS = frozenset({SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, SHORT_BINSTRING, BINSTRING})

@@ -56,13 +56,6 @@ class Window:
         self.i += n
         return out
 
-    def rest(self) -> bytes:
-        """Everything up to the end of the stream (callers bound how much that is)."""
-        self.ensure(self.left)
-        out = self.buf[self.i :]
-        self.i = len(self.buf)
-        return out
-
     def peek(self, n: int) -> bytes:
         self.ensure(n)
         return self.buf[self.i : self.i + n]
@@ -79,12 +72,6 @@ class Window:
         self.buf = b""
         self.i = 0
         return True
-
-    def seek_to(self, absolute: int) -> None:
-        if self.base <= absolute <= self.base + len(self.buf):
-            self.i = absolute - self.base
-        else:
-            self.base, self.buf, self.i = absolute, b"", 0
 
     def line(self, max_len: int) -> tuple[bytes | None, int, bool]:
         """(line, length, ends with a newline). The line keeps its newline; at the end of

@@ -8,8 +8,9 @@ Issue kinds, and what the analyzer makes of them:
 - the walker cannot follow (`opcode-limit`, `nesting-limit`, `unreadable`,
   `joblib-layout`): the loader would go on where the walk stopped, so the file is
   blocked (fail closed) with the reason;
-- techniques (`dynamic-global`, `ext-opcode`, `build-on-global`, `misplaced-proto`,
-  `loader-split`, `trailing-data`).
+- techniques and notes (`dynamic-global`, `ext-opcode`, `build-on-global`,
+  `misplaced-proto`, `trailing-data`; `loader-split` and `frame-end` say where
+  unpicklers part ways).
 """
 
 from __future__ import annotations

@@ -259,7 +259,7 @@ def _snapshot(stack: list[object], metastack: list[list[object]],
 
 def finish(m: Machine) -> None:
     """Walk the strings that hold pickles (not those handed to torch.storage._load_from_bytes)."""
-    for off, value, _text in m.candidates:
+    for off, value, _ in m.candidates:
         if id(value) in m.consumed:
             continue
         found = _candidate_pickle(m, value)

@@ -155,7 +155,6 @@ class Unknown:
 
 
 SYMBOLIC = (Global, Obj, Unknown)
-BUFFER_TYPES = (bytes, Blob, ByteArr, MemView)  # Py2Str is a bytes subclass: bytes under encoding='bytes'
 UNHASHABLE_TYPES = frozenset({ByteArr, Lst, Dct, St, MemView})  # a memoryview hashes what it views
 NOT_ITERABLE_TYPES = frozenset({type(None), bool, int, float, HugeInt})
 
