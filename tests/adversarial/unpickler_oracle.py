@@ -105,9 +105,19 @@ def _joblib_reader():  # type: ignore[no-untyped-def]
             CALLS.add("joblib.numpy_pickle:NumpyArrayWrapper")
             return super().__new__(cls)
 
-    # numpy.dtype itself (a class numpy does not let us subclass): its calls go unrecorded
-    # here, the other readers' stubs record them.
-    real = {("joblib.numpy_pickle", "NumpyArrayWrapper"): Wrapper, ("numpy", "dtype"): numpy.dtype}
+    class DtypeMeta(StubMeta):
+        """numpy.dtype for joblib's reader: a real dtype when numpy makes one of the arguments
+        (joblib sizes arrays with it), else a stub, as for any other import."""
+
+        def __call__(cls, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+            CALLS.add("numpy:dtype")
+            try:
+                return numpy.dtype(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - the walker assumes calls of imports succeed
+                return stub("numpy:dtype()")
+
+    dtype = DtypeMeta("numpy:dtype", (Stub,), {"_id": "numpy:dtype"})
+    real = {("joblib.numpy_pickle", "NumpyArrayWrapper"): Wrapper, ("numpy", "dtype"): dtype}
 
     class JoblibUnpickler(numpy_pickle.NumpyUnpickler):
         def find_class(self, module: str, name: str):  # type: ignore[no-untyped-def]

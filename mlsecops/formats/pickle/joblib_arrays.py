@@ -123,7 +123,8 @@ def layout(inst: Obj) -> Layout:
         count = ((count * d + (1 << 63)) % (1 << 64)) - (1 << 63)  # numpy's int64 product wraps
     dtype = numpy_dtype(attrs["dtype"])
     aligned = attrs.get("numpy_array_alignment_bytes") is not None
-    reshape_ok = all(d >= 0 for d in dims) and true_count == count
+    # After reading, joblib reshapes in `self.order` (a missing order raises there too).
+    reshape_ok = all(d >= 0 for d in dims) and true_count == count and "order" in attrs
     return Layout(bool(dtype.hasobject), count, int(dtype.itemsize), aligned, reshape_ok)
 
 
@@ -144,6 +145,12 @@ def _constant(value: object, depth: int) -> object:
     if isinstance(value, Obj):
         return numpy_dtype(value, depth + 1)
     raise Unclear(f"a dtype built from {type(value).__name__}")
+
+
+def is_numpy_dtype(value: object) -> bool:
+    """Made by a call of numpy.dtype (under any of its names)?"""
+    return isinstance(value, Obj) and isinstance(value.callee, Global) and \
+        resolve.full_name(value.callee.module, value.callee.name) in _DTYPE_NAMES
 
 
 def numpy_dtype(value: object, depth: int = 0):  # type: ignore[no-untyped-def]

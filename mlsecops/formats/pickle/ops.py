@@ -420,7 +420,9 @@ def _build(m: Machine, op: int, off: int, first: bool) -> None:
         return
     if isinstance(inst, Obj):
         inst.state = state
-        if joblib_arrays.wrapper_kind(inst) != "no":
+        if joblib_arrays.is_numpy_dtype(inst):
+            m.assume()  # numpy checks a dtype's state here; the walker does when joblib sizes an array
+        elif joblib_arrays.wrapper_kind(inst) != "no":
             m.after_build(inst, state, off)
         return
     if is_symbolic(inst):
