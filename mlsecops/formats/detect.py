@@ -5,8 +5,9 @@ consulted are for formats with no magic at all (a TensorFlow `saved_model.pb`,
 standalone Jinja templates, YAML configs), and even then the content must fit.
 Detection reads a few KiB (plus the zip directory); it never parses a payload. A
 file nothing else claims is a pickle when an unpickler reading it from its first
-byte would import and call something (`would_run`: a bounded opcode walk, at
-most 16 MiB), whatever its first byte: the unpickler needs no magic number.
+byte would import or call something before failing (`would_run`: the scan's own
+symbolic unpickler, bounded at 16 MiB), whatever its first byte: the unpickler
+needs no magic number, and no text heuristic decides it.
 Detection runs in the gate process on hostile files: it never raises on content.
 """
 
@@ -15,14 +16,13 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from mlsecops.formats import protobuf, ziparchive
 from mlsecops.formats.kinds import Format
-from mlsecops.formats.pickle_sniff import looks_like_pickle, would_run
-from mlsecops.formats.pickle_walk import VALID as PICKLE_OPCODES
+from mlsecops.formats.pickle import VALID as PICKLE_OPCODES
+from mlsecops.formats.pickle import would_run
 from mlsecops.formats.safe_open import open_regular
 
 HEAD = 4096
@@ -37,15 +37,8 @@ ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25:
 MAX_UNKNOWN_ONNX_FIELDS = 3  # fields a newer ONNX may add: protobuf parsers keep unknown fields
 
 
-ImportJudge = Callable[[str, str], bool]
-"""(module, name) -> True when importing it is dangerous in itself (the models stage's allowlist)."""
-
-
-def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | None = None) -> Format | None:
-    """The format of the stream `fh` (seekable), or None for files of no interest.
-
-    `dangerous_import` lets a text stream that imports something known-bad count as a
-    pickle even when it breaks before a call (broken streams still import)."""
+def detect(fh: BinaryIO, name: str, size: int) -> Format | None:
+    """The format of the stream `fh` (seekable), or None for files of no interest."""
     fh.seek(0)
     head = fh.read(HEAD)
     lower = name.lower()
@@ -83,7 +76,7 @@ def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | N
     compressed = _compressed_kind(head) if _compressed_pickle(head) else _lzma_alone(head)
     if compressed is not None:
         return compressed
-    if looks_like_pickle(head) or would_run(fh, size, dangerous_import=dangerous_import):
+    if would_run(fh, size):
         return Format.pickle
     if lower.endswith(".pb") and _tf_graph(fh, size):
         return Format.tf_savedmodel
@@ -294,8 +287,8 @@ def _config_with_template(fh: BinaryIO, lower: str, head: bytes) -> bool:
     return True
 
 
-def detect_path(path: Path, name: str | None = None, dangerous_import: ImportJudge | None = None) -> Format | None:
+def detect_path(path: Path, name: str | None = None) -> Format | None:
     """Detect a file on disk; raise OSError when it is not (or no longer) a regular file."""
     fh, st = open_regular(path)
     with fh:
-        return detect(fh, name or path.name, st.st_size, dangerous_import)
+        return detect(fh, name or path.name, st.st_size)

@@ -11,7 +11,7 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats import ziparchive
 from mlsecops.formats.kinds import ARCHIVES, COMPRESSION, PICKLE_BEARING, Format
-from mlsecops.formats.pickle_sniff import would_run
+from mlsecops.formats.pickle import would_run
 from mlsecops.stages.models.analyzers import (archives, compressed, gguf, keras, numpy_files, onnx_files, pickles, safetensors,
                                               templates, tensorflow, zips)
 from mlsecops.stages.models.scanfile import ScanState

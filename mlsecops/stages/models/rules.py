@@ -35,9 +35,13 @@ RULES: dict[str, Rule] = {
               "extension registry: a technique to hide the real import from scanners.",
               "Treat the file as malicious.", Severity.critical),
         _rule("MLS105", "malformed-pickle", "The pickle stream is broken",
-              "The stream is truncated or invalid. pickle executes opcodes as it reads them, so imports and calls "
-              "before the break still run (the nullifAI technique); scanners that stop at the error miss them.",
-              "If it carries imports that are not allowlisted, treat it as malicious; otherwise re-export the model.",
+              "Every unpickler fails at this point of the stream (mlsecops follows them all: the C and the "
+              "pure-Python unpickler, with each encoding, and joblib's reader), so nothing after it runs. What ran "
+              "before is judged on its own: a break after a known-dangerous import or a call to code that is not "
+              "allowlisted is the nullifAI technique (scanners that stop at the error miss the call) and is high; "
+              "a break before anything dangerous ran is a corrupt file, low.",
+              "If it imports or calls code that is not allowlisted before the break, treat it as malicious; "
+              "otherwise re-export the model.",
               Severity.medium),
         _rule("MLS106", "nested-pickle", "A pickle carries another pickle inside a byte string",
               "A byte string (raw, base64 or hex) is itself a pickle; code that later unpickles it runs its imports.",
@@ -78,9 +82,12 @@ RULES: dict[str, Rule] = {
               "Do not extract or load it; rebuild it with relative names inside the model's folder.", Severity.high),
         _rule("MLS115", "scan-limit-exceeded", "A file could not be fully scanned within the limits",
               "Nesting depth, member count, expanded size or opcode count exceeded the policy's limits, a "
-              "compressed stream expanded beyond any plausible ratio (a decompression bomb), or part of the file "
-              "could not be read at all (a codec or dtype the gate cannot decode: the message says which). "
-              "The unchecked part may hold anything, and the loader may read it.",
+              "compressed stream expanded beyond any plausible ratio (a decompression bomb), part of the file "
+              "could not be read at all (a codec or dtype the gate cannot decode: the message says which), or the "
+              "pickle walker met a layout it does not follow where a loader reads on (unpicklers that disagree on a "
+              "FRAME, a joblib array sized by something that is not a constant). The unchecked part may hold "
+              "anything, and the loader may read it, so the file is blocked. At low severity: fickling or modelscan "
+              "did not analyse a pickle mlsecops's own walk read in full.",
               "Raise models.limits in the policy if the file is legitimate, or remove it.", Severity.high),
         _rule("MLS116", "engine-finding", "An engine (fickling or modelscan) reports a problem",
               "fickling or modelscan reported a problem that mlsecops's own analysis did not attribute to a "

@@ -184,9 +184,7 @@ def scan_stream(state: ScanState, fh: BinaryIO, size: int, name: str, member: st
         state.observe("MLS115", Severity.high, f"containers nested deeper than {state.limits.max_depth} levels were not opened",
                       member, "depth-limit")
         return None
-    from mlsecops.stages.models.allowlist import dangerous
-
-    fmt = detect(fh, name, size, dangerous(state.lists))
+    fmt = detect(fh, name, size)
     if fmt is None:
         return None
     state.formats.append(fmt.value)
