@@ -61,8 +61,9 @@ _DATA_RUN = _data_op_regex()
 _NESTED_HINT = re.compile(rb"[\x8cCU][\x11-\xff](?:\x80[\x02-\x05]|gA|800[2-5])")
 
 
-def data_only(fh: BinaryIO, start: int, end: int) -> WalkResult | None:
-    """A proof that fh[start:end] is one pickle of plain data, or None."""
+def data_only(fh: BinaryIO, start: int, end: int | None) -> WalkResult | None:
+    """A proof that the pickle at `start` holds plain data only, or None. It must end by
+    `end`; with end=None (a stream decoded as it is read) wherever the stream ends."""
     r = WalkResult(pickles=1)
     fh.seek(start)
     head = fh.read(2)
@@ -74,13 +75,16 @@ def data_only(fh: BinaryIO, start: int, end: int) -> WalkResult | None:
     base = pos
     while True:
         i = pos - base
-        if len(buf) - i < 2 * _MAX_OP and base + len(buf) < end:
+        if len(buf) - i < 2 * _MAX_OP and (end is None or base + len(buf) < end):
             fh.seek(pos)
-            buf = fh.read(min(CHUNK, end - pos))
+            want = CHUNK if end is None else min(CHUNK, end - pos)
+            buf = fh.read(want)
             base, i = pos, 0
+            if end is None and 0 < len(buf) < want:
+                end = pos + len(buf)  # a short read: the stream ends here
         if i >= len(buf):
             return None
-        at_eof = base + len(buf) >= end
+        at_eof = end is not None and base + len(buf) >= end
         limit = len(buf) if at_eof else len(buf) - _MAX_OP
         stop = max(i, limit)
         # `re` keeps state for every repetition of a match: one match over megabytes of
@@ -110,8 +114,8 @@ def data_only(fh: BinaryIO, start: int, end: int) -> WalkResult | None:
             return None
         (n,) = struct.unpack_from(_LEN_FMT[width], buf, i + 1)
         payload = base + i + 1 + width
-        if payload + n > end:
-            return None
+        if end is not None and payload + n > end:
+            return None  # (in an open stream, the read after the payload finds out)
         fh.seek(payload)
         if nested.suspect(fh.read(min(n, 8))):
             return None

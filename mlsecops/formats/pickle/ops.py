@@ -484,11 +484,13 @@ def _frame_op(m: Machine, op: int, off: int, first: bool) -> None:
         if start + n > fe:
             m.straddle("a FRAME")  # the C unpickler's frame buffer would be replaced mid-way
         return
-    if n > _SSIZE_MAX or start + n > m.win.end:
+    fits = n <= _SSIZE_MAX and m.win.reaches(start + n)
+    if not fits:
         m.kill(C, "a FRAME longer than the rest of the stream")
     if n > _MAXSIZE:
         m.kill(P, "a FRAME longer than sys.maxsize")
-    m.frame_end = min(start + n, m.win.end)
+    # The pure-Python unpickler reads what there is: its frame ends where the stream does.
+    m.frame_end = start + n if fits or m.win.end is None else min(start + n, m.win.end)
 
 
 def _next_buffer(m: Machine, op: int, off: int, first: bool) -> None:

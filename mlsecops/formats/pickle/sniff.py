@@ -30,12 +30,14 @@ SNIFF_BYTES = 16 * 1024 * 1024  # the most a sniff reads (it runs in the gate pr
 SNIFF_FIRST_READ = 64 * 1024
 
 
-def would_run(fh: BinaryIO, size: int, max_opcodes: int = SNIFF_OPCODES) -> bool:
+def would_run(fh: BinaryIO, size: int, max_opcodes: int = SNIFF_OPCODES, more: bool = False) -> bool:
     """Would an unpickler reading this stream from its first byte import or call anything,
     or read the whole of it as pickles?
 
     True as well when the stream is still being read when the budget (opcodes
-    or SNIFF_BYTES) runs out: the full walk in a worker decides."""
+    or SNIFF_BYTES) runs out: the full walk in a worker decides. `more`: fh holds only
+    the first `size` bytes of a longer stream (a decoded head), so running out of them
+    is running out of budget, not the end of the stream."""
     if size < 1:
         return False
     fh.seek(0)
@@ -47,11 +49,11 @@ def would_run(fh: BinaryIO, size: int, max_opcodes: int = SNIFF_OPCODES) -> bool
     walk = walk_stream(fh, 0, cap, Budget(max_opcodes), opts, ALL, None, depth=MAX_DEPTH)
     if any(g.opcode == "EXT" or _resolvable(g.module, g.name) for g in walk.globals):
         return True
-    if walk.complete and walk.end == size and not any(i.kind == "trailing-data" for i in walk.issues):
+    if walk.complete and walk.end == size and not more and not any(i.kind == "trailing-data" for i in walk.issues):
         return True  # a pickle from the first byte to the last
     if walk.blind:
         return True  # the walk could not follow the stream (a limit, a layout): the scan decides
-    return cap < size and any(i.kind == "truncated" for i in walk.issues)
+    return (cap < size or more) and any(i.kind == "truncated" for i in walk.issues)
 
 
 def _resolvable(module: str, name: str) -> bool:

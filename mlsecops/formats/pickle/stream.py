@@ -24,7 +24,7 @@ from mlsecops.formats.pickle.values import (
 from mlsecops.formats.pickle.vm import ALL, C, JOBLIB, LOOPING, MAX_DEPTH, P_PLAIN, Blind, Budget, Die, Machine, Options
 
 
-def walk_stream(fh: BinaryIO, start: int, end: int, budget: Budget, opts: Options, alive: int = ALL,
+def walk_stream(fh: BinaryIO, start: int, end: int | None, budget: Budget, opts: Options, alive: int = ALL,
                 max_pickles: int | None = None, depth: int = 0) -> WalkResult:
     r = WalkResult()
     m = Machine(Window(fh, start, end, opts.first_read), r, budget, opts, alive, depth)
@@ -56,7 +56,7 @@ def drive(m: Machine, max_pickles: int | None, mid_pickle: bool = False) -> None
         if fe is not None and win.pos < fe and m.alive & LOOPING and (max_pickles is None or r.pickles < max_pickles):
             # STOP inside a FRAME: readers that buffered the frame go on after it, the others
             # right after STOP. When the frame ends the stream, the first are simply done.
-            if fe < win.end:
+            if win.reaches(fe + 1):
                 r.issues.append(Issue("unreadable", win.pos, "a pickle ends inside its FRAME and more follows: "
                                       "unpicklers disagree on where the next pickle starts"))
                 break
@@ -124,7 +124,7 @@ def joblib_array(m: Machine, inst: Obj, off: int, alias: bool = False) -> None:
     win = m.win
     if m.frame_end is not None and m.frame_end > win.pos:
         # joblib reads the file itself, from after the FRAME its unpickler buffered.
-        if m.frame_end < win.end:
+        if win.reaches(m.frame_end + 1):
             raise Blind("joblib-layout", "joblib reads this array from after the current FRAME, a layout not followed")
         if lay.hasobject or lay.count * lay.itemsize:
             m.die("joblib reads this array from after the FRAME, where the stream ends", "truncated")
@@ -138,7 +138,7 @@ def joblib_array(m: Machine, inst: Obj, off: int, alias: bool = False) -> None:
         if lay.aligned:
             pad = win.take(1)  # joblib reads the file directly: a short read at the end is no error
             if pad and pad[0]:
-                win.skip(min(pad[0], win.left))
+                win.skip_at_most(pad[0])
         if not win.skip(lay.count * lay.itemsize):
             m.die("joblib array data runs past the end of the stream", "truncated")
         if not lay.reshape_ok:

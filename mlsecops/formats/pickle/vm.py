@@ -188,7 +188,7 @@ class Machine:
         if fe is not None:
             if s >= fe:
                 self.frame_end = None
-            elif s + length > fe and fe < self.win.end:
+            elif s + length > fe and self.win.reaches(fe + 1):
                 self.straddle("a text argument")
             elif not terminated or s + length > fe:
                 self.kill(P, "a text argument runs past the end of its FRAME")
