@@ -13,6 +13,7 @@ Detection runs in the gate process on hostile files: it never raises on content.
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import zlib
@@ -115,8 +116,6 @@ def zip_kind_of(names: list[str]) -> Format:
 def numpy_kind(head: bytes) -> Format:
     """`.npy`: an object dtype (numpy's own header parser decides) means the payload is a pickle.
     Only the header inside the head is parsed here; the worker reads longer ones."""
-    import io
-
     from mlsecops.formats.npy import read_header
 
     header = read_header(io.BytesIO(head), len(head), max_header=len(head))
@@ -230,12 +229,13 @@ def _lzma_alone(head: bytes) -> Format | None:
         return None
     import lzma
 
+    decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
     try:
-        out = lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head, max_length=4096)
+        out = decoder.decompress(head, max_length=4096)
     except lzma.LZMAError:
         return None
     proto = out[:1] == b"\x80" and out[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
-    return Format.lzma if proto or looks_like_pickle(out) else None
+    return Format.lzma if proto or would_run(io.BytesIO(out), len(out), more=not decoder.eof) else None
 
 
 def _unpickler_would_start(out: bytes) -> bool:

@@ -64,7 +64,7 @@ def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
                 continue
             view = SubFile(fh, info.offset_data, info.size)
             sub = join_member(member, info.name)
-            if info.name in torch_tar.STREAMS and _is_pickle(state, view, info.size):
+            if info.name in torch_tar.STREAMS and _is_pickle(view, info.size):
                 state.formats.append(Format.pytorch_legacy.value)
                 torch_tar.analyze_member(state, view, info.size, info.name, sub)
                 continue
@@ -73,11 +73,10 @@ def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
         state.observe("MLS120", Severity.medium, f"The tar archive is corrupt: {exc}", member, "corrupt-tar")
 
 
-def _is_pickle(state: ScanState, fh: BinaryIO, size: int) -> bool:
+def _is_pickle(fh: BinaryIO, size: int) -> bool:
     from mlsecops.formats.detect import detect
-    from mlsecops.stages.models.allowlist import dangerous
 
-    return detect(fh, "x", size, dangerous(state.lists)) in (Format.pickle, Format.pytorch_legacy)
+    return detect(fh, "x", size) in (Format.pickle, Format.pytorch_legacy)
 
 
 class _LimitedFile:

@@ -21,12 +21,13 @@ from mlsecops.findings import Severity
 from mlsecops.formats.codecs import CodecUnavailable, Counting, open_decoder
 from mlsecops.formats.detect import detect
 from mlsecops.formats.expansion import RATIO_FLOOR, Expansion, ExpansionLimit
-
-__all__ = ["ExpansionLimit", "analyze_compressed", "open_expansion", "scan_as", "scan_expanded"]
 from mlsecops.formats.kinds import COMPRESSION, JOBLIB_ONLY, Format
-from mlsecops.formats.pickle_walk import VALID as PICKLE_OPCODES
+from mlsecops.formats.pickle import VALID as PICKLE_OPCODES
 from mlsecops.formats.subfile import SubFile
-from mlsecops.stages.models.scanfile import MB, ScanState, join_member, scan_stream
+from mlsecops.stages.models.analyzers import pickles
+from mlsecops.stages.models.scanfile import MB, ScanState, join_member, scan_as, scan_stream
+
+__all__ = ["ExpansionLimit", "analyze_compressed", "open_expansion", "scan_expanded"]
 
 SMALL = RATIO_FLOOR
 MAX_RATIO = {"bz2": 50, "bzip2": 50, "xz": 200, "lzma": 200, "zip-lzma": 200, "zstd": 1000}
@@ -70,18 +71,6 @@ def analyze_compressed(state: ScanState, fmt: Format, fh: BinaryIO, size: int, n
                       unpickled=fmt in JOBLIB_ONLY)
 
 
-def scan_as(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, sub: str, depth: int) -> None:
-    """Scan a stream as `fmt` without detection: what a loader reads as that format whatever
-    it looks like (the member torch unpickles as data.pkl)."""
-    if depth + 1 > state.limits.max_depth:
-        scan_stream(state, fh, size, name, sub, depth + 1)  # reports the depth limit
-        return
-    from mlsecops.stages.models import dispatch
-
-    state.formats.append(fmt.value)
-    dispatch.analyze(state, fmt, fh, size, name, sub, depth + 1)
-
-
 def scan_expanded(state: ScanState, exp: Expansion, name: str, sub: str, member: str | None, depth: int, what: str,
                   unpickled: bool = False, force: Format | None = None) -> bool:
     """Scan a decoded stream as member `sub`; False when it stopped at a limit (reported).
@@ -93,7 +82,7 @@ def scan_expanded(state: ScanState, exp: Expansion, name: str, sub: str, member:
         if exp.eof:
             _report_error(state, exp, member, what)
             if exp.frontier and force is not None:
-                scan_as(state, force, exp, exp.frontier, name, sub, depth)
+                scan_as(state, force, exp, exp.frontier, name, sub, depth + 1)
             elif exp.frontier:
                 scan_stream(state, exp, exp.frontier, name, sub, depth + 1)
             return True
@@ -120,10 +109,8 @@ def _report_error(state: ScanState, exp: Expansion, member: str | None, what: st
 def _scan_large(state: ScanState, exp: Expansion, name: str, sub: str, member: str | None, depth: int, what: str,
                 unpickled: bool, force: Format | None) -> None:
     """More than SMALL bytes: decide from the first SMALL bytes what a loader would read."""
-    from mlsecops.stages.models.allowlist import dangerous
-
     window = SubFile(exp, 0, SMALL)
-    fmt = force or detect(window, name, SMALL, dangerous(state.lists))
+    fmt = force or detect(window, name, SMALL)
     if fmt is None and unpickled:
         exp.seek(0)
         first = exp.read(1)
@@ -132,56 +119,20 @@ def _scan_large(state: ScanState, exp: Expansion, name: str, sub: str, member: s
         state.notes.append(f"{sub}: more than {SMALL >> 20} MiB that no loader reads as a model; not decoded further")
         return
     if depth + 1 > state.limits.max_depth:
-        scan_stream(state, exp, SMALL, name, sub, depth + 1)  # reports the depth limit
+        scan_as(state, fmt, exp, SMALL, name, sub, depth + 1)  # reports the depth limit
         return
-    state.formats.append(fmt.value)
     if fmt in (Format.pickle, Format.pytorch_legacy):
-        _stream_pickle(state, exp, fmt, name, sub, depth)
+        # Walked as the loader reads it, decoding as the walk goes: the walker reads to
+        # wherever the stream ends (it is not known in advance), and the stream stops at its
+        # budget or ratio (ExpansionLimit) instead of ever reporting an end it did not reach.
+        state.formats.append(fmt.value)
+        pickles.analyze_pickle_file(state, fmt, exp, None, name, sub, depth + 1)
         _report_error(state, exp, member, what)
         return
     if fmt in COMPRESSION:
+        state.formats.append(fmt.value)
         analyze_compressed(state, fmt, exp, exp.limit, name, sub, depth + 1)
         return
     size = exp.materialize()
     _report_error(state, exp, member, what)
-    from mlsecops.stages.models import dispatch
-
-    dispatch.analyze(state, fmt, exp, size, name, sub, depth + 1)
-
-
-def _stream_pickle(state: ScanState, exp: Expansion, fmt: Format, name: str, sub: str, depth: int) -> None:
-    """Walk the pickle as the loader reads it, decoding as the walk goes. The stream's end is
-    not known in advance: the walk is bounded by the stream's budget, and what it says about
-    bytes after the last pickle is corrected from where the stream really ended."""
-    from mlsecops.formats.pickle_walk import fast_data_only
-    from mlsecops.stages.models.analyzers import pickles
-
-    fast = fast_data_only(exp, 0, exp.limit) if fmt == Format.pickle else None
-    if fast is not None:
-        exp.fill(fast.end + 1, keep=True)
-        if exp.eof and exp.frontier == fast.end:
-            # One pickle of data only, ending where the stream ends: its true size is known,
-            # so the walk takes the C-speed proof as it does for a file on disk.
-            pickles.analyze_pickle_file(state, fmt, exp, fast.end, name, sub, depth + 1)
-            return
-    pickles.analyze_pickle_file(state, fmt, exp, exp.limit, name, sub, depth + 1)
-    walk = state.walks.get(sub)
-    if walk is None:
-        return
-    if any(i.kind == "truncated" for i in walk.issues) and not exp.eof:
-        # The walk stopped at the budget it was given, not at the end of the data: find out
-        # which by decoding on (a bomb stops at its ratio, a big stream at the budget; a stream
-        # that ends first was truncated indeed, as the walk reported).
-        exp.fill(exp.limit + 1, keep=False)
-        if not exp.eof:
-            state.obs.pop((sub, "malformed"), None)
-            raise ExpansionLimit(f"expands past {exp.limit} bytes")
-    obs = state.obs.get((sub, "trailing"))
-    if obs is None:
-        return
-    if exp.eof and walk.end >= exp.frontier:
-        del state.obs[(sub, "trailing")]
-    else:
-        obs.message = ("Data follows the last pickle in the decompressed stream (not decoded further: "
-                       "the loader stops at the pickle's end)")
-        obs.evidence = [e for e in obs.evidence if "bytes after the last pickle" not in e]
+    scan_as(state, fmt, exp, size, name, sub, depth + 1)

@@ -139,10 +139,12 @@ def _issue(state: ScanState, issue: pk.Issue, member: str | None, dangerous: boo
     # "loader-split" and "frame-end" explain how unpicklers part ways: evidence, not findings.
 
 
-def analyze_region(state: ScanState, fh: BinaryIO, start: int, end: int, member: str | None, name: str,
-                   legacy_torch: bool = False, expect_pickle: bool = True, depth: int = 0) -> pk.WalkResult:
-    """Walk fh[start:end] as (stacked) pickles, judge, and run the engines on the same bytes."""
-    walk = pk.walk(fh, start, end, state.limits.max_opcodes, legacy_torch=legacy_torch)
+def analyze_region(state: ScanState, fh: BinaryIO, start: int, end: int | None, member: str | None, name: str,
+                   legacy_torch: bool = False, expect_pickle: bool = True, depth: int = 0,
+                   max_pickles: int | None = None) -> pk.WalkResult:
+    """Walk fh[start:end] as (stacked) pickles, judge, and run the engines on the same bytes.
+    end=None: to wherever the stream ends (a stream decoded as it is walked)."""
+    walk = pk.walk(fh, start, end, state.limits.max_opcodes, legacy_torch=legacy_torch, max_pickles=max_pickles)
     state.pickles += walk.pickles
     state.opcodes += walk.opcodes
     state.engines_run.add("mlsecops")
@@ -197,8 +199,10 @@ def _engines(state: ScanState, fh: BinaryIO, walk: pk.WalkResult, start: int, en
         modelscan_engine.scan_pickle(state, data, member, walk)
 
 
-def analyze_pickle_file(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
-    """A raw pickle, a stack of pickles, or a legacy torch.save file."""
+def analyze_pickle_file(state: ScanState, fmt: Format, fh: BinaryIO, size: int | None, name: str, member: str | None,
+                        depth: int) -> None:
+    """A raw pickle, a stack of pickles, or a legacy torch.save file (size None: a stream whose
+    end is found by reading it)."""
     walk = analyze_region(state, fh, 0, size, member, name, legacy_torch=fmt == Format.pytorch_legacy,
                           expect_pickle=fmt == Format.pytorch_legacy, depth=depth)
     if walk.joblib_arrays:

@@ -20,7 +20,6 @@ import struct
 from typing import BinaryIO
 
 from mlsecops.findings import Severity
-from mlsecops.formats import pickle_walk
 from mlsecops.stages.models.analyzers import pickles
 from mlsecops.stages.models.scanfile import ScanState
 
@@ -61,11 +60,10 @@ def _small_pickle(state: ScanState, fh: BinaryIO, pos: int, size: int, member: s
     """Walk and judge the one pickle at `pos`; (its end, its value when it is a plain constant)."""
     if pos >= size:
         raise _Lost("the stream ends early")
-    one = pickle_walk.Walker(fh, pos, size, state.limits.max_opcodes).walk_stream_one()
+    one = pickles.analyze_region(state, fh, pos, size, f"{member}#pickle@{pos}", name, expect_pickle=True, max_pickles=1)
     end = one.end
-    pickles.analyze_region(state, fh, pos, end, f"{member}#pickle@{pos}", name, expect_pickle=True)
-    if not one.complete and any(i.kind in ("malformed", "truncated") for i in one.issues):
-        raise _Lost("a pickle in it is broken")
+    if one.broken is not None or one.blind:
+        raise _Lost("a pickle in it is broken" if one.broken is not None else "a pickle in it could not be read")
     if end - pos > MAX_SMALL:
         return end, None
     fh.seek(pos)

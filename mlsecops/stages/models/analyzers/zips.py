@@ -25,7 +25,7 @@ from mlsecops.formats.kinds import Format
 from mlsecops.formats.subfile import SubFile
 from mlsecops.stages.models.analyzers import compressed, pickles
 from mlsecops.stages.models.analyzers.archives import check_name
-from mlsecops.stages.models.scanfile import MB, ScanState, join_member, scan_stream
+from mlsecops.stages.models.scanfile import MB, ScanState, join_member, scan_as, scan_stream
 
 _TORCH_SKIP = re.compile(r"(^|/)data/\d+$")  # storages: raw tensor bytes, large, never unpickled
 _CHUNK = 1 << 20
@@ -153,7 +153,7 @@ def _zip_member(state: ScanState, fh: BinaryIO, entry: ziparchive.ZipEntry, sub:
         if entry.in_directory:
             _report_crc(state, entry, parent, _crc_matches(view, entry))
         if force is not None:
-            compressed.scan_as(state, force, view, entry.size, name, sub, depth)
+            scan_as(state, force, view, entry.size, name, sub, depth + 1)
         else:
             scan_stream(state, view, entry.size, name, sub, depth + 1)
         return
