@@ -235,3 +235,38 @@ def test_a_compressed_pickled_tensor_is_scanned_through_its_embedded_checkpoint(
     res = scan_bytes(tmp_path, "frame.pkl.zst", data)
     assert not blocks(res) and not res.errors, [(f.rule_id, f.member, f.message) for f in res.findings]
     assert "pytorch-legacy" in res.formats or "pytorch-zip" in res.formats, res.formats
+
+
+def _npy_object(payload: bytes) -> bytes:
+    header = repr({"descr": "|O", "fortran_order": False, "shape": (1,)}).encode()
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + payload
+
+
+def _storages_tar(payload_pickle: bytes) -> bytes:
+    """A legacy torch tar whose `storages` stream holds one storage record: `payload_pickle`."""
+    import tarfile
+
+    members = {"sys_info": pickle.dumps({}), "pickle": pickle.dumps({}, 2),
+               "storages": pickle.dumps(1, 2) + payload_pickle + struct.pack("<q", 0) + pickle.dumps([], 2),
+               "tensors": pickle.dumps(0, 2)}
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("wrap", ["npy object array", "legacy torch tar"])
+def test_checkpoints_in_load_from_bytes_count_against_the_depth_limit(tmp_path: Path, wrap: str) -> None:
+    """A _load_from_bytes payload is scanned as a file one level down, whichever analyzer
+    walked the pickle that carries it: 30 levels stop at max_depth instead of recursing."""
+    data = fx.malicious_pickle()
+    for _ in range(30):
+        carrier = fx.pickle2(fx.call(fx.glob2("torch.storage", "_load_from_bytes"), fx.b(data)))
+        data = _npy_object(carrier) if wrap == "npy object array" else _storages_tar(carrier)
+    res = scan_bytes(tmp_path, "deep.npy" if wrap == "npy object array" else "deep.tar", data)
+    assert "depth-limit" in keys(res) and blocks(res), [(f.rule_id, f.member, f.message[:80]) for f in res.findings]
+    assert max((f.member or "").count("#load_from_bytes") for f in res.findings) <= 10

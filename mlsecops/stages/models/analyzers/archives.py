@@ -66,7 +66,7 @@ def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
             sub = join_member(member, info.name)
             if info.name in torch_tar.STREAMS and _is_pickle(view, info.size):
                 state.formats.append(Format.pytorch_legacy.value)
-                torch_tar.analyze_member(state, view, info.size, info.name, sub)
+                torch_tar.analyze_member(state, view, info.size, info.name, sub, depth + 1)
                 continue
             scan_stream(state, view, info.size, PurePosixPath(info.name).name, sub, depth + 1)
     except (tarfile.TarError, OSError, EOFError) as exc:

@@ -30,4 +30,4 @@ def analyze_npy(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     elif not header.hasobject:
         return
     state.formats.append(Format.numpy_object.value)
-    pickles.analyze_region(state, fh, header.data_offset, size, member, name, expect_pickle=True)
+    pickles.analyze_region(state, fh, header.data_offset, size, member, name, expect_pickle=True, depth=depth)

@@ -35,32 +35,34 @@ class _Lost(Exception):
     """The layout cannot be followed from here on."""
 
 
-def analyze_member(state: ScanState, fh: BinaryIO, size: int, name: str, member: str) -> bool:
+def analyze_member(state: ScanState, fh: BinaryIO, size: int, name: str, member: str, depth: int) -> bool:
     """Walk `storages` or `tensors` as torch reads them; False for any other member."""
     if name not in ("storages", "tensors"):
         return False
     pos = 0
     try:
-        pos, count = _small_pickle(state, fh, pos, size, member, name)
+        pos, count = _small_pickle(state, fh, pos, size, member, name, depth)
         if not isinstance(count, int) or count < 0:
             raise _Lost(f"the {name} count is not an integer")
         for _ in range(count):
             start = pos
-            pos, _ = _small_pickle(state, fh, pos, size, member, name)
+            pos, _ = _small_pickle(state, fh, pos, size, member, name, depth)
             pos = _skip_storage(fh, start, pos, size) if name == "storages" else _skip_tensor(fh, pos, size)
         if name == "storages":
-            _small_pickle(state, fh, pos, size, member, name)
+            _small_pickle(state, fh, pos, size, member, name, depth)
     except _Lost as exc:
         state.observe("MLS115", Severity.high, f"The legacy torch checkpoint's {name!r} stream could not be followed "
                       f"after offset {pos} ({exc}): torch.load unpickles what follows", member, f"torch-tar:{name}")
     return True
 
 
-def _small_pickle(state: ScanState, fh: BinaryIO, pos: int, size: int, member: str, name: str) -> tuple[int, object]:
+def _small_pickle(state: ScanState, fh: BinaryIO, pos: int, size: int, member: str, name: str,
+                  depth: int) -> tuple[int, object]:
     """Walk and judge the one pickle at `pos`; (its end, its value when it is a plain constant)."""
     if pos >= size:
         raise _Lost("the stream ends early")
-    one = pickles.analyze_region(state, fh, pos, size, f"{member}#pickle@{pos}", name, expect_pickle=True, max_pickles=1)
+    one = pickles.analyze_region(state, fh, pos, size, f"{member}#pickle@{pos}", name, expect_pickle=True,
+                                 max_pickles=1, depth=depth)
     end = one.end
     if one.broken is not None or one.blind:
         raise _Lost("a pickle in it is broken" if one.broken is not None else "a pickle in it could not be read")
