@@ -3,10 +3,11 @@
 Shared by the atheris harness (`fuzz/gate_fuzz.py`) and the hypothesis tests
 (`tests/adversarial/test_gate_fuzz.py`). A target raises `AssertionError` (or any
 unexpected exception) when the gate misbehaves: the format detector, the opcode
-walker and the pickle sniffer never raise; the zip reader raises only its own
-errors; the policy loader only `PolicyError`; the per-file scanner (mlsecops's own
-engine, in-process) never raises what the worker would call an internal error; the
-escapers never let markup, a workflow command or a line break through.
+walker and the pickle sniffer never raise, and the walker reads a stream the same
+without its end; the zip reader raises only its own errors; the policy loader only
+`PolicyError`; the per-file scanner (mlsecops's own engine, in-process) never raises
+what the worker would call an internal error; the escapers never let markup, a
+workflow command or a line break through.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def walker(data: bytes) -> None:
         assert isinstance(ref.module, str) and isinstance(ref.name, str)
     # A walker bug is reported as blindness (it blocks), but it is still a bug.
     assert not any(i.detail.startswith("internal error") for i in result.issues), result.issues
+    # Walked without its end (as a decoding stream is), it reads the same.
+    assert pk.walk(io.BytesIO(data), 0, None, 200_000) == result
     pk.would_run(io.BytesIO(data), len(data), max_opcodes=50_000)
 
 
