@@ -270,3 +270,15 @@ def test_checkpoints_in_load_from_bytes_count_against_the_depth_limit(tmp_path: 
     res = scan_bytes(tmp_path, "deep.npy" if wrap == "npy object array" else "deep.tar", data)
     assert "depth-limit" in keys(res) and blocks(res), [(f.rule_id, f.member, f.message[:80]) for f in res.findings]
     assert max((f.member or "").count("#load_from_bytes") for f in res.findings) <= 10
+
+
+@pytest.mark.parametrize("size", [2 * MB, LARGE], ids=["decoded whole", "decoded past its head"])
+def test_compressed_text_that_opens_like_a_global_with_a_long_name(tmp_path: Path, size: int) -> None:
+    """Text without a newline that starts with `c` (GLOBAL): the name is longer than the walker
+    reads (1 MiB). An unpickler would read on, so it fails closed where it is a pickle, and
+    never breaks the scan (containers' text test met this one in 1 of 16 runs: random hex)."""
+    text = b"c" + (os.urandom(2048).hex().encode() * (size // 4096 + 1))[: size - 1]
+    res = scan_bytes(tmp_path, "corpus.txt.gz", _gzip([text]))
+    assert not res.errors, res.errors
+    found = [(f.rule_id, f.severity.value, f.message[:100]) for f in res.findings]
+    assert all(f.rule_id == "MLS115" for f in res.findings), found

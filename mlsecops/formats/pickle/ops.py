@@ -28,7 +28,7 @@ from mlsecops.formats.pickle.values import (
     Unknown, describe, is_symbolic, truthy,
 )
 from mlsecops.formats.pickle.vm import (
-    _MAXSIZE, _SSIZE_MAX, BARE, BYTES, C, HUGE_LONG, P, STR, Machine,
+    _MAXSIZE, _SSIZE_MAX, BARE, BYTES, C, HUGE_LONG, P, STR, Blind, Machine,
 )
 
 
