@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 with atheris.instrument_imports(include=["mlsecops"]):
     from fuzz import gate_targets  # noqa: E402
     import mlsecops.formats.detect  # noqa: E402,F401
-    import mlsecops.formats.pickle_walk  # noqa: E402,F401
+    import mlsecops.formats.pickle  # noqa: E402,F401
     import mlsecops.formats.ziparchive  # noqa: E402,F401
     import mlsecops.policy.loader  # noqa: E402,F401
     import mlsecops.stages.models.dispatch  # noqa: E402,F401

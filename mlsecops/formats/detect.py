@@ -5,24 +5,25 @@ consulted are for formats with no magic at all (a TensorFlow `saved_model.pb`,
 standalone Jinja templates, YAML configs), and even then the content must fit.
 Detection reads a few KiB (plus the zip directory); it never parses a payload. A
 file nothing else claims is a pickle when an unpickler reading it from its first
-byte would import and call something (`would_run`: a bounded opcode walk, at
-most 16 MiB), whatever its first byte: the unpickler needs no magic number.
+byte would import or call something before failing (`would_run`: the scan's own
+symbolic unpickler, bounded at 16 MiB), whatever its first byte: the unpickler
+needs no magic number, and no text heuristic decides it.
 Detection runs in the gate process on hostile files: it never raises on content.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from mlsecops.formats import protobuf, ziparchive
 from mlsecops.formats.kinds import Format
-from mlsecops.formats.pickle_sniff import looks_like_pickle, would_run
-from mlsecops.formats.pickle_walk import VALID as PICKLE_OPCODES
+from mlsecops.formats.pickle import VALID as PICKLE_OPCODES
+from mlsecops.formats.pickle import would_run
 from mlsecops.formats.safe_open import open_regular
 
 HEAD = 4096
@@ -33,18 +34,12 @@ TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 JINJA_SUFFIXES = (".j2", ".jinja", ".jinja2", ".template", ".tmpl")
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
-ONNX_FIELDS = {1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25}
+ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}  # ModelProto: field -> wire type
+MAX_UNKNOWN_ONNX_FIELDS = 3  # fields a newer ONNX may add: protobuf parsers keep unknown fields
 
 
-ImportJudge = Callable[[str, str], bool]
-"""(module, name) -> True when importing it is dangerous in itself (the models stage's allowlist)."""
-
-
-def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | None = None) -> Format | None:
-    """The format of the stream `fh` (seekable), or None for files of no interest.
-
-    `dangerous_import` lets a text stream that imports something known-bad count as a
-    pickle even when it breaks before a call (broken streams still import)."""
+def detect(fh: BinaryIO, name: str, size: int) -> Format | None:
+    """The format of the stream `fh` (seekable), or None for files of no interest."""
     fh.seek(0)
     head = fh.read(HEAD)
     lower = name.lower()
@@ -60,10 +55,15 @@ def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | N
         return Format.tar
     if head[:2] == b"\x1f\x8b":
         return Format.gzip
-    if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":
+    if _bz2(head):
         return Format.bz2
     if head[:6] == b"\xfd7zXZ\x00":
         return Format.xz
+    framed = _frame_kind(fh, size, head)
+    if framed is not None:
+        return framed
+    if _zfile(head):
+        return Format.joblib_zfile
     if head.startswith(b"\x93NUMPY"):
         return numpy_kind(head)
     if head.startswith(HDF5_SIG) or _hdf5_userblock(fh, size):
@@ -74,9 +74,10 @@ def detect(fh: BinaryIO, name: str, size: int, dangerous_import: ImportJudge | N
         return Format.safetensors
     if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
         return Format.pytorch_legacy if _torch_legacy(head) else Format.pickle
-    if _compressed_pickle(head):
-        return _compressed_kind(head)
-    if looks_like_pickle(head) or would_run(fh, size, dangerous_import=dangerous_import):
+    compressed = _compressed_kind(head) if _compressed_pickle(head) else _lzma_alone(head)
+    if compressed is not None:
+        return compressed
+    if would_run(fh, size):
         return Format.pickle
     if lower.endswith(".pb") and _tf_graph(fh, size):
         return Format.tf_savedmodel
@@ -96,7 +97,11 @@ def zip_kind(fh: BinaryIO, size: int) -> Format:
         directory = ziparchive.read_directory(fh, size, 50_000)
     except ziparchive.ZipFormatError:
         return Format.zip
-    names = [e.name for e in directory.entries]
+    return zip_kind_of([e.name for e in directory.entries])
+
+
+def zip_kind_of(names: list[str]) -> Format:
+    """Which zip-based format these member names make."""
     if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
         if any("/code/" in n or n.startswith("code/") for n in names) and any(n.endswith("constants.pkl") for n in names):
             return Format.torchscript
@@ -109,20 +114,12 @@ def zip_kind(fh: BinaryIO, size: int) -> Format:
 
 
 def numpy_kind(head: bytes) -> Format:
-    """`.npy`: an object dtype means the payload is a pickle."""
-    try:
-        major = head[6]
-        if major == 1:
-            (hlen,) = struct.unpack_from("<H", head, 8)
-            start = 10
-        else:
-            (hlen,) = struct.unpack_from("<I", head, 8)
-            start = 12
-        header = head[start : start + hlen].decode("latin1")
-    except (IndexError, struct.error):
-        return Format.numpy
-    descr = header.split("'descr':", 1)[-1].split(",", 1)[0] if "'descr'" in header else header
-    return Format.numpy_object if "O" in descr or "|O" in header else Format.numpy
+    """`.npy`: an object dtype (numpy's own header parser decides) means the payload is a pickle.
+    Only the header inside the head is parsed here; the worker reads longer ones."""
+    from mlsecops.formats.npy import read_header
+
+    header = read_header(io.BytesIO(head), len(head), max_header=len(head))
+    return Format.numpy_object if header.hasobject or header.dtype_unknown else Format.numpy
 
 
 def _hdf5_userblock(fh: BinaryIO, size: int) -> bool:
@@ -149,14 +146,60 @@ def _torch_legacy(head: bytes) -> bool:
     return head[2:4] == b"\x8a\x0a" and head[4:14] == magic
 
 
+def _bz2(head: bytes) -> bool:
+    """`BZh1`..`BZh9`, then a block (`1AY&SY`) or the end of an empty stream: BZ2File reads
+    every stream that follows, so an empty first stream must not hide the second."""
+    return head[:3] == b"BZh" and head[3:4] in b"123456789" and len(head) >= 10 and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90")
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+MAX_SKIPPABLE = 64
+
+
+def _frame_kind(fh: BinaryIO, size: int, head: bytes) -> Format | None:
+    """zstd (pandas) and lz4 (joblib) frames, after any skippable frames both formats allow
+    before the first real one (magic 0x184D2A50-5F, a length, and bytes to ignore)."""
+    pos, magic = 0, head[:4]
+    for _ in range(MAX_SKIPPABLE):
+        if magic == ZSTD_MAGIC:
+            return Format.zstd
+        if magic == LZ4_MAGIC:
+            return Format.lz4
+        if len(magic) < 4 or magic[1:] != b"\x2a\x4d\x18" or not 0x50 <= magic[0] <= 0x5F:
+            return None
+        fh.seek(pos + 4)
+        raw = fh.read(4)
+        if len(raw) < 4:
+            return None
+        pos += 8 + struct.unpack("<I", raw)[0]
+        if pos + 4 > size:
+            return None
+        fh.seek(pos)
+        magic = fh.read(4)
+    return Format.zstd  # a long run of skippable frames: let the decoder decide
+
+
+def _zfile(head: bytes) -> bool:
+    """joblib < 0.10 (`numpy_pickle_compat.read_zfile`): `ZF`, a hex length padded to 19 bytes."""
+    if head[:2] != b"ZF" or len(head) < 22:
+        return False
+    try:
+        int(head[2:21], 16)
+    except ValueError:
+        return False
+    return True
+
+
 def _compressed_pickle(head: bytes) -> bool:
+    """joblib's zlib (`x`) and lzma (`]\\x00`) prefixes: a stream joblib decompresses and unpickles."""
     if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
         return True
-    return head[:1] == b"\x5d" and head[1:5] in (b"\x00\x00\x80\x00", b"\x00\x00\x00\x01", b"\x00\x00\x10\x00", b"\x00\x00\x00\x04")
+    return head[:2] == b"\x5d\x00"
 
 
 def _compressed_kind(head: bytes) -> Format | None:
-    """zlib or raw-lzma streams are only of interest when they hold a pickle (joblib)."""
+    """zlib or raw-lzma streams are only of interest when they may hold a pickle (joblib)."""
     if head[0] == 0x78:
         try:
             out = zlib.decompressobj().decompress(head, 64)
@@ -166,16 +209,40 @@ def _compressed_kind(head: bytes) -> Format | None:
     import lzma
 
     try:
-        out = lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head, max_length=64)
+        out = lzma.LZMADecompressor(lzma.FORMAT_AUTO).decompress(head, max_length=64)
     except lzma.LZMAError:
         return None
     return Format.lzma if _unpickler_would_start(out) else None
 
 
+def _lzma_alone(head: bytes) -> Format | None:
+    """A `.lzma` stream with other properties than joblib's `5d 00`: pandas' xz reader
+    (LZMAFile, FORMAT_AUTO) opens any header liblzma's picky check accepts (properties below
+    225, a dictionary of 2^n or 2^n + 2^(n-1) bytes, a plausible size). It counts when the
+    first decoded bytes are a pickle."""
+    if len(head) < 13 or head[0] >= 225:
+        return None
+    (dict_size,) = struct.unpack_from("<I", head, 1)
+    (usize,) = struct.unpack_from("<Q", head, 5)
+    low = dict_size & -dict_size if dict_size else 0
+    if not dict_size or dict_size not in (low, low * 3) or not (usize == 2**64 - 1 or usize < 2**38):
+        return None
+    import lzma
+
+    decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+    try:
+        out = decoder.decompress(head, max_length=4096)
+    except lzma.LZMAError:
+        return None
+    proto = out[:1] == b"\x80" and out[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    return Format.lzma if proto or would_run(io.BytesIO(out), len(out), more=not decoder.eof) else None
+
+
 def _unpickler_would_start(out: bytes) -> bool:
     """joblib unpickles whatever the stream decompresses to: any opening opcode makes it a
-    candidate (a pickle without PROTO is still a pickle); the worker decides on all of it."""
-    return bool(out) and out[0] in PICKLE_OPCODES
+    candidate (a pickle without PROTO is still a pickle); the worker decides on all of it.
+    No output yet (empty blocks first) is a candidate too: only the decoder can tell."""
+    return not out or out[0] in PICKLE_OPCODES
 
 
 def _tf_graph(fh: BinaryIO, size: int) -> bool:
@@ -195,10 +262,12 @@ def _onnx(fh: BinaryIO, size: int) -> bool:
     if not top:
         return False
     nums = {num for num, _, _, _ in top}
-    if not nums <= ONNX_FIELDS or 1 not in nums or 7 not in nums:
+    if 1 not in nums or 7 not in nums or len(nums - ONNX_FIELDS.keys()) > MAX_UNKNOWN_ONNX_FIELDS:
+        return False
+    if any(num in ONNX_FIELDS and wt != ONNX_FIELDS[num] for num, wt, _, _ in top):
         return False
     ir = next(val for num, wt, _, val in top if num == 1)
-    return all(wt == protobuf.VARINT for num, wt, _, _ in top if num in (1, 5)) and 1 <= ir <= 64
+    return 1 <= ir <= 64
 
 
 def _config_with_template(fh: BinaryIO, lower: str, head: bytes) -> bool:
@@ -218,8 +287,8 @@ def _config_with_template(fh: BinaryIO, lower: str, head: bytes) -> bool:
     return True
 
 
-def detect_path(path: Path, name: str | None = None, dangerous_import: ImportJudge | None = None) -> Format | None:
+def detect_path(path: Path, name: str | None = None) -> Format | None:
     """Detect a file on disk; raise OSError when it is not (or no longer) a regular file."""
     fh, st = open_regular(path)
     with fh:
-        return detect(fh, name or path.name, st.st_size, dangerous_import)
+        return detect(fh, name or path.name, st.st_size)

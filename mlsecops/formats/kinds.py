@@ -29,6 +29,9 @@ class Format(str, Enum):
     xz = "xz"
     lzma = "lzma"
     zlib = "zlib"
+    zstd = "zstd"                        # pandas read_pickle(compression="zstd")
+    lz4 = "lz4"                          # joblib.dump(compress="lz4")
+    joblib_zfile = "joblib-zfile"        # joblib < 0.10: `ZF` header, then zlib
     lfs_pointer = "lfs-pointer"
     config = "config"                    # JSON/YAML that may carry a Jinja chat template
     jinja = "jinja"                      # standalone Jinja template
@@ -37,7 +40,10 @@ class Format(str, Enum):
 PICKLE_BEARING = frozenset(
     {Format.pickle, Format.pytorch_zip, Format.pytorch_legacy, Format.torchscript, Format.joblib, Format.numpy_object}
 )
-COMPRESSION = frozenset({Format.gzip, Format.bz2, Format.xz, Format.lzma, Format.zlib})
+COMPRESSION = frozenset({Format.gzip, Format.bz2, Format.xz, Format.lzma, Format.zlib, Format.zstd, Format.lz4,
+                         Format.joblib_zfile})
+JOBLIB_ONLY = frozenset({Format.zlib, Format.lzma, Format.lz4, Format.joblib_zfile})
+"""Streams only joblib opens, and unpickles from their first byte whatever it is."""
 ARCHIVES = frozenset({Format.zip, Format.tar, Format.sevenzip, Format.npz})
 
 NAMES = tuple(f.value for f in Format)

@@ -14,7 +14,69 @@ VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 
 
 class WireError(ValueError):
-    pass
+    """The bytes are not a well-formed protobuf message (the real parser would fail too)."""
+
+
+class FieldLimit(ValueError):
+    """More fields than the caller allows: the rest was not read."""
+
+
+WINDOW = 1 << 16
+
+
+def iter_fields(fh: BinaryIO, start: int, end: int, max_fields: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field, wire type, offset of payload, length or value) of the message in fh[start:end],
+    read through a 64 KiB window; length-delimited payloads are stepped over, not read.
+    Raises WireError on malformed bytes and FieldLimit past `max_fields`."""
+    buf, base, i, count = b"", start, 0, 0
+
+    def need(n: int) -> None:
+        nonlocal buf, base, i
+        if i + n <= len(buf):
+            return
+        pos = base + i
+        fh.seek(pos)
+        buf = fh.read(min(max(WINDOW, n), end - pos))
+        base, i = pos, 0
+
+    def varint() -> int:
+        nonlocal i
+        need(10)
+        try:
+            value, j = read_varint(buf, i)
+        except WireError:
+            if base + len(buf) < end:
+                raise WireError("varint too long") from None
+            raise WireError("truncated varint") from None
+        i = j
+        return value
+
+    while base + i < end:
+        count += 1
+        if count > max_fields:
+            raise FieldLimit(f"more than {max_fields} fields")
+        key = varint()
+        num, wt = key >> 3, key & 7
+        if num == 0 or num > 536_870_911:
+            raise WireError(f"bad field number {num}")
+        if wt == VARINT:
+            value = varint()
+            yield num, wt, base + i, value
+            continue
+        if wt in (I64, I32):
+            n = 8 if wt == I64 else 4
+        elif wt == LEN:
+            n = varint()
+        else:
+            raise WireError(f"unsupported wire type {wt}")
+        at = base + i
+        if at + n > end:
+            raise WireError("a field runs past the end of its message")
+        yield num, wt, at, n
+        if i + n <= len(buf):
+            i += n
+        else:
+            buf, base, i = b"", at + n, 0
 
 
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:

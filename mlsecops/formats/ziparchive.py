@@ -11,11 +11,10 @@ Decompression is streamed with an output limit (zip bombs).
 
 from __future__ import annotations
 
-import bz2
-import lzma
+import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -24,6 +23,7 @@ ZIP64_LOC_SIG = b"PK\x06\x07"
 ZIP64_EOCD_SIG = b"PK\x06\x06"
 CENTRAL_SIG = b"PK\x01\x02"
 LOCAL_SIG = b"PK\x03\x04"
+DESCRIPTOR_SIG = b"PK\x07\x08"
 CHUNK = 1 << 20
 
 
@@ -46,6 +46,7 @@ class ZipEntry:
     header_offset: int
     local_name: str | None = None
     data_offset: int = -1
+    in_directory: bool = True  # False: found by its local header only
 
     @property
     def is_dir(self) -> bool:
@@ -65,6 +66,7 @@ class ZipDirectory:
     issues: list[ZipIssue] = field(default_factory=list)
     prefix_bytes: int = 0
     truncated: bool = False
+    cd_start: int = -1
 
 
 def find_eocd(fh: BinaryIO, size: int) -> int | None:
@@ -135,7 +137,7 @@ def read_directory(fh: BinaryIO, size: int, max_members: int) -> ZipDirectory:
         cd_pos = cd_offset
         if cd_pos > size:
             raise ZipFormatError("central directory offset is past the end of the file")
-    out = ZipDirectory(prefix_bytes=prefix)
+    out = ZipDirectory(prefix_bytes=prefix, cd_start=cd_pos)
     fh.seek(cd_pos)
     cd = fh.read(min(cd_size, size - cd_pos))
     pos = 0
@@ -208,75 +210,51 @@ def _check_local(fh: BinaryIO, size: int, entry: ZipEntry, issues: list[ZipIssue
             issues.append(ZipIssue("strong-encryption-flag", entry.name, "general-purpose flag bit 6 (strong encryption) is set"))
 
 
-class _Inflater:
-    """Bounded-chunk decompression for the zip methods PyTorch and numpy write."""
-
-    def __init__(self, method: int) -> None:
-        self.method = method
-        self.zlib = zlib.decompressobj(-15) if method == 8 else None
-        self.other: bz2.BZ2Decompressor | lzma.LZMADecompressor | None = bz2.BZ2Decompressor() if method == 12 else None
-        self.header = b""
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if self.method == 0:
-            yield data
-        elif self.zlib is not None:
-            buf = data
-            while buf:
-                out = self.zlib.decompress(buf, CHUNK)
-                if out:
-                    yield out
-                buf = self.zlib.unconsumed_tail
-                if self.zlib.eof:
-                    break
-        else:
-            if self.method == 14 and self.other is None:
-                self.header += data
-                if len(self.header) < 4:
-                    return
-                (psize,) = struct.unpack_from("<H", self.header, 2)
-                if len(self.header) < 4 + psize:
-                    return
-                filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, self.header[4 : 4 + psize])  # type: ignore[attr-defined]
-                self.other = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
-                data = self.header[4 + psize :]
-            assert self.other is not None
-            if self.other.eof:
-                return
-            yield self.other.decompress(data, max_length=CHUNK)
-            while not self.other.needs_input and not self.other.eof:
-                yield self.other.decompress(b"", max_length=CHUNK)
+class ZipUnsupported(ZipFormatError):
+    """A compression method the gate cannot decode (a loader with the codec can)."""
 
 
-SUPPORTED_METHODS = {0, 8, 12, 14}
+def member_codec(entry: ZipEntry) -> str:
+    """The codec name (codecs.open_decoder) of a member's compression method."""
+    from mlsecops.formats.codecs import ZIP_METHODS
+
+    codec = ZIP_METHODS.get(entry.method)
+    if codec is None:
+        raise ZipUnsupported(f"compression method {entry.method}")
+    return codec
+
+
+def member_source(fh: BinaryIO, entry: ZipEntry):  # type: ignore[no-untyped-def]
+    """A counting reader over a member's compressed bytes (clipped to the file)."""
+    from mlsecops.formats.codecs import Counting
+
+    if entry.data_offset < 0:
+        raise ZipFormatError(f"{entry.name}: no local header")
+    return Counting(fh, entry.data_offset, entry.data_offset + entry.compressed_size)
 
 
 def copy_member(fh: BinaryIO, entry: ZipEntry, write: Callable[[bytes], object], limit: int) -> bool:
     """Stream a member's uncompressed bytes to `write`, ignoring flags and CRC as
     PyTorch does; return whether the CRC matched. Raise ZipLimitError past `limit`."""
-    if entry.data_offset < 0:
-        raise ZipFormatError(f"{entry.name}: no local header")
-    if entry.method not in SUPPORTED_METHODS:
-        raise ZipFormatError(f"{entry.name}: compression method {entry.method} is not supported")
-    inflater = _Inflater(entry.method)
-    fh.seek(entry.data_offset)
-    remaining = entry.compressed_size
-    crc = 0
-    produced = 0
+    from mlsecops.formats.codecs import CodecError, CodecUnavailable, open_decoder
+
     try:
-        while remaining > 0:
-            data = fh.read(min(CHUNK, remaining))
-            if not data:
-                break
-            remaining -= len(data)
-            for chunk in inflater.feed(data):
-                produced += len(chunk)
-                if produced > limit:
-                    raise ZipLimitError(f"{entry.name}: expands past {limit} bytes")
-                crc = zlib.crc32(chunk, crc)
-                write(chunk)
-    except (zlib.error, OSError, lzma.LZMAError, EOFError) as exc:
-        raise ZipFormatError(f"{entry.name}: corrupt compressed data ({exc})") from None
+        decoder = open_decoder(member_codec(entry), member_source(fh, entry))
+    except CodecUnavailable as exc:
+        raise ZipUnsupported(f"{entry.name}: {exc}") from None
+    crc = produced = 0
+    while True:
+        try:
+            chunk = decoder.read(CHUNK)
+        except CodecError as exc:
+            raise ZipFormatError(f"{entry.name}: corrupt compressed data ({exc})") from None
+        if not chunk:
+            break
+        produced += len(chunk)
+        if produced > limit:
+            raise ZipLimitError(f"{entry.name}: expands past {limit} bytes")
+        crc = zlib.crc32(chunk, crc)
+        write(chunk)
     return (crc & 0xFFFFFFFF) == entry.crc
 
 
@@ -295,3 +273,167 @@ def has_directory(fh: BinaryIO, size: int) -> bool:
         return bool(read_directory(fh, size, 16).entries)
     except ZipFormatError:
         return False
+
+
+# -- when the directory is missing or lies: the local headers ---------------------------
+
+def covered_spans(directory: ZipDirectory, size: int) -> list[tuple[int, int]]:
+    """Byte ranges the central directory accounts for: its members and itself."""
+    spans = [(e.header_offset, e.data_offset + e.compressed_size) for e in directory.entries if e.data_offset >= 0]
+    if directory.cd_start >= 0:
+        spans.append((directory.cd_start, size))
+    return sorted(spans)
+
+
+def local_entries(fh: BinaryIO, size: int, max_members: int, covered: list[tuple[int, int]] | None = None,
+                  max_inflate: int = 256 << 20) -> list[ZipEntry]:
+    """Members found by walking local file headers from the start of the file, the way
+    stream readers (Java's ZipInputStream, `unzip -F`, stream-unzip) find them, skipping
+    the ranges in `covered`. A member written with a data descriptor (sizes after the
+    data, as torch.save writes every member) ends where its descriptor says, or where a
+    deflate stream ends, or at the next header."""
+    spans = sorted(covered or [])
+    out: list[ZipEntry] = []
+    pos, si = 0, 0
+    inflate = [max_inflate]  # shared by every member: finding ends by inflating is bounded in all
+    while pos < size and len(out) < max_members:
+        while si < len(spans) and spans[si][1] <= pos:
+            si += 1
+        if si < len(spans) and spans[si][0] <= pos:
+            pos = spans[si][1]
+            continue
+        limit = spans[si][0] if si < len(spans) else size
+        at = _find(fh, LOCAL_SIG, pos, limit)
+        if at is None:
+            if limit >= size:
+                break
+            pos = limit
+            continue
+        entry = _parse_local(fh, size, at)
+        if entry is None:
+            pos = at + 4
+            continue
+        end = _extent(fh, size, entry, inflate)
+        out.append(entry)
+        pos = max(end, at + 4)
+    return out
+
+
+def _find(fh: BinaryIO, needle: bytes, start: int, end: int) -> int | None:
+    pos = start
+    while pos < end:
+        fh.seek(pos)
+        chunk = fh.read(min(CHUNK, end - pos) + len(needle) - 1)
+        i = chunk.find(needle)
+        if i != -1 and pos + i < end:
+            return pos + i
+        if len(chunk) < len(needle):
+            return None
+        pos += len(chunk) - len(needle) + 1
+    return None
+
+
+def _parse_local(fh: BinaryIO, size: int, at: int) -> ZipEntry | None:
+    fh.seek(at)
+    hdr = fh.read(30)
+    if len(hdr) < 30 or hdr[:4] != LOCAL_SIG:
+        return None
+    (_, _, flags, method, _, _, crc, csize, usize, nlen, xlen) = struct.unpack("<4sHHHHHIIIHH", hdr)
+    raw = fh.read(nlen)
+    extra = fh.read(xlen)
+    if len(raw) < nlen or len(extra) < xlen:
+        return None
+    name = _decode_name(raw, flags)
+    usize, csize, _ = _zip64_extra(extra, usize, csize, 0)
+    return ZipEntry(name=name, method=method, flags=flags, compressed_size=csize, size=usize, crc=crc, header_offset=at,
+                    local_name=name, data_offset=at + 30 + nlen + xlen, in_directory=False)
+
+
+def _extent(fh: BinaryIO, size: int, e: ZipEntry, inflate: list[int]) -> int:
+    """Where the member ends (its data descriptor included); fills in unknown sizes."""
+    if not e.flags & 0x8 or e.compressed_size:
+        end = min(size, e.data_offset + e.compressed_size)
+        if e.flags & 0x8:
+            end += _descriptor(fh, size, e, end, check_size=False)
+        return end
+    if e.method == 8:
+        n = _deflate_length(fh, e.data_offset, size, inflate)
+        if n is not None:
+            e.compressed_size = n
+            return e.data_offset + n + _descriptor(fh, size, e, e.data_offset + n, check_size=False)
+    pos = e.data_offset
+    while True:
+        at = _find_any(fh, pos, size)
+        if at is None:
+            e.compressed_size = size - e.data_offset
+            return size
+        fh.seek(at)
+        if fh.read(4) == DESCRIPTOR_SIG:
+            n = _descriptor(fh, size, e, at, check_size=True)
+            if n:
+                return at + n
+            pos = at + 1
+            continue
+        e.compressed_size = at - e.data_offset
+        return at
+
+
+_ANY_SIG = re.compile(b"PK(?:\x07\x08|\x03\x04|\x01\x02|\x05\x06)")
+
+
+def _find_any(fh: BinaryIO, start: int, end: int) -> int | None:
+    """The next descriptor, local, central or end signature: one pass over the bytes."""
+    pos = start
+    while pos < end:
+        fh.seek(pos)
+        chunk = fh.read(min(CHUNK, end - pos) + 3)
+        m = _ANY_SIG.search(chunk)
+        if m is not None and pos + m.start() < end:
+            return pos + m.start()
+        if len(chunk) < 4:
+            return None
+        pos += len(chunk) - 3
+    return None
+
+
+def _descriptor(fh: BinaryIO, size: int, e: ZipEntry, at: int, check_size: bool) -> int:
+    """Length of the data descriptor at `at` whose compressed size is the distance from the
+    member's data to it (its sizes and CRC are then taken), else 0. Without check_size a
+    lone descriptor signature still counts (4 bytes): the walk goes on after it."""
+    fh.seek(at)
+    raw = fh.read(30)
+    sig = 4 if raw[:4] == DESCRIPTOR_SIG else 0
+    body = raw[sig:]
+    # zip64 descriptors have 8-byte sizes: prefer the reading after which a header follows
+    widths = ((8, "<IQQ"), (4, "<III")) if body[20:22] == b"PK" and body[12:14] != b"PK" else ((4, "<III"), (8, "<IQQ"))
+    for width, fmt in widths:
+        if len(body) >= 4 + 2 * width:
+            crc, csize, usize = struct.unpack_from(fmt, body)
+            if csize == at - e.data_offset:
+                e.compressed_size, e.size, e.crc = csize, usize, crc
+                return sig + 4 + 2 * width
+    return 0 if check_size else sig
+
+
+def _deflate_length(fh: BinaryIO, start: int, size: int, budget: list[int]) -> int | None:
+    """Compressed length of the raw deflate stream at `start` (it ends itself), or None when
+    it does not end within the output `budget` left (shared, and spent here)."""
+    d = zlib.decompressobj(-15)
+    pos = start
+    try:
+        while pos < size and not d.eof:
+            fh.seek(pos)
+            data = fh.read(min(CHUNK, size - pos))
+            if not data:
+                return None
+            pos += len(data)
+            while data and not d.eof:
+                budget[0] -= len(d.decompress(data, CHUNK))
+                if budget[0] < 0:
+                    return None
+                data = d.unconsumed_tail
+    except zlib.error:
+        return None
+    if not d.eof:
+        return None
+    return pos - len(d.unused_data) - start

@@ -154,6 +154,92 @@ def gzip_bomb(expanded: int) -> bytes:
     return header + raw_deflate_zeros(expanded) + struct.pack("<II", crc_zeros(expanded), expanded & 0xFFFFFFFF)
 
 
+def _deflate_nonfinal(data: bytes) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush(zlib.Z_FULL_FLUSH)
+
+
+def gzip_around_zeros(prefix: bytes, zeros: int, suffix: bytes) -> bytes:
+    """A valid gzip stream of prefix + `zeros` zero bytes + suffix, in milliseconds for gigabytes
+    (the deflate block for a chunk of zeros repeats; the CRC comes from the zero operators)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = comp.compress(b"\0" * MB) + comp.flush(zlib.Z_FULL_FLUSH)
+    count, rest = divmod(zeros, MB)
+    tail = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = _deflate_nonfinal(prefix) + block * count + _deflate_nonfinal(b"\0" * rest) + tail.compress(suffix) + tail.flush()
+    crc = zlib.crc32(suffix, _append_zeros(zlib.crc32(prefix), zeros))
+    size = (len(prefix) + zeros + len(suffix)) & 0xFFFFFFFF
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + struct.pack("<II", crc, size)
+
+
+def pickle_bomb(payload: int, codec: str = "gzip") -> bytes:
+    """A pickle whose BINBYTES8 payload is `payload` zero bytes, the os.system call after it,
+    compressed: the walker must decode past the payload to reach the call. bz2 and xz are
+    built as streams back to back (their readers join them), so gigabytes take milliseconds."""
+    head = b"\x80\x04](\x8e" + struct.pack("<Q", payload)
+    tail = CALL_OS_SYSTEM + b"e."
+    if codec == "gzip":
+        return gzip_around_zeros(head, payload, tail)
+    import bz2
+    import lzma
+
+    compress = bz2.compress if codec == "bz2" else lzma.compress
+    chunk = 64 * MB
+    count, rest = divmod(payload, chunk)
+    return compress(head) + compress(b"\0" * chunk) * count + compress(b"\0" * rest + tail)
+
+
+def near_ratio_pickle(payload: int, every: int = 2048) -> bytes:
+    """The costliest pickle under a 500:1 ratio guard: a gzip'd BINBYTES8 payload of zeros with
+    one byte set every `every` bytes (about 400:1), the call after it."""
+    chunk = bytearray(MB)
+    for i in range(0, MB, every):
+        chunk[i] = 1 + (i // every) % 250
+    block = _deflate_nonfinal(bytes(chunk))
+    head = b"\x80\x04](\x8e" + struct.pack("<Q", payload)
+    tail = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = _deflate_nonfinal(head) + block * (payload // MB) + tail.compress(CALL_OS_SYSTEM + b"e.") + tail.flush()
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + b"\0" * 8  # (the trailer is never reached)
+
+
+def truncated_checkpoint(command: str = fx.HARMLESS) -> bytes:
+    """A torch.save checkpoint whose data.pkl calls os.system, cut before its central directory."""
+    data = fx.booby_trapped_torch_zip(command)
+    return data[: data.index(b"PK\x01\x02")]
+
+
+def onnx_external_tensor(name: str, location: str):  # type: ignore[no-untyped-def]
+    """A one-float ONNX tensor whose data lives in an external file at `location`."""
+    from onnx import TensorProto, helper
+
+    tensor = helper.make_tensor(name, TensorProto.FLOAT, [1], [0.0])
+    tensor.ClearField("float_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", location
+    return tensor
+
+
+def onnx_external_everywhere() -> bytes:
+    """An ONNX model whose external-data locations escape the folder from every place a loader
+    resolves: a Constant's value, an If subgraph's initializer, a sparse initializer, a function."""
+    from onnx import TensorProto, helper
+
+    ext = onnx_external_tensor
+    out_y = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]
+    then = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "then", [], out_y, initializer=[ext("t", "/etc/passwd")])
+    other = helper.make_graph([helper.make_node("Constant", [], ["y"], value=ext("e", "../../e.bin"))], "else", [], out_y)
+    nodes = [helper.make_node("Constant", [], ["c"], value=ext("c", "../../../etc/passwd"), name="c"),
+             helper.make_node("If", ["cond"], ["out"], then_branch=then, else_branch=other, name="if")]
+    sparse = helper.make_sparse_tensor(ext("v", "../values.bin"), ext("i", "../indices.bin"), [4])
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1])], sparse_initializer=[sparse])
+    fn = helper.make_function("dom", "f", ["a"], ["b"], [helper.make_node("Constant", [], ["b"], value=ext("f", "/etc/shadow"))],
+                              [helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, functions=[fn], opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("dom", 1)])
+    return model.SerializeToString()
+
+
 def sevenzip_of_zeros(tmp: Path, expanded: int) -> bytes:
     """A real 7z archive holding `expanded` zero bytes (LZMA2: tiny on disk, declares its full size)."""
     import py7zr

@@ -64,6 +64,7 @@ def _special(rel: str, kind: str) -> Callable[[Path, bool], bool]:
 
 
 TIGHT = {"timeout_seconds": 30, "memory_mb": 768, "max_expanded_mb": 64}
+DEFAULTS = {"timeout_seconds": 120, "memory_mb": 2048}  # the shipped limits otherwise
 
 ATTACKS: list[Attack] = [
     Attack("zip-bomb", "zip member deflating to 4,000 MiB of zeros (4 MB file; 1 GiB in tests)", "bomb.zip",
@@ -77,9 +78,27 @@ ATTACKS: list[Attack] = [
            "max_expanded_mb 64", _write("weights.pkl.gz", lambda big: A.gzip_bomb((10 if big else 1) * GiB)), "MLS115",
            TIGHT),
     Attack("gzip-bomb-default-limits", "gzip stream of 10 GiB of zeros under the default limits", "weights.pkl.gz",
-           "max_expanded_mb 4096 (default): 4 GiB expanded to a temp file, then stopped",
-           _write("weights.pkl.gz", lambda big: A.gzip_bomb(10 * GiB)), "MLS115",
-           {"timeout_seconds": 120, "memory_mb": 2048}, slow=True),
+           "default limits: stopped at 64 MiB by the 500:1 ratio, nothing written",
+           _write("weights.pkl.gz", lambda big: A.gzip_bomb(10 * GiB)), "MLS115", DEFAULTS),
+    Attack("pickle-bomb-gzip", "gzip'd pickle: 10 GiB of zeros in a bytes payload, then os.system (10 MB file; 1 GiB in tests)",
+           "model.pkl.gz", "default limits: the payload is decoded and discarded, stopped by the 500:1 ratio",
+           _write("model.pkl.gz", lambda big: A.pickle_bomb((10 if big else 1) * GiB)), "MLS115", DEFAULTS),
+    Attack("pickle-bomb-bz2", "bz2 pickle: 10 GiB of zeros in a bytes payload, then os.system (1 GiB in tests)",
+           "model.pkl.bz2", "default limits: stopped by the 50:1 bzip2 ratio",
+           _write("model.pkl.bz2", lambda big: A.pickle_bomb((10 if big else 1) * GiB, "bz2")), "MLS115", DEFAULTS),
+    Attack("pickle-bomb-xz", "xz pickle: 10 GiB of zeros in a bytes payload, then os.system (1 GiB in tests)",
+           "model.pkl.xz", "default limits: stopped by the 200:1 xz ratio",
+           _write("model.pkl.xz", lambda big: A.pickle_bomb((10 if big else 1) * GiB, "xz")), "MLS115", DEFAULTS),
+    Attack("pickle-near-ratio", "gzip'd pickle at about 400:1, just under the ratio: 3.5 GiB payload, then os.system "
+           "(9 MB file; 256 MiB in tests)", "model.pkl.gz",
+           "default limits: the worst case, 3.5 GiB decoded and discarded (never written) to reach the call",
+           _write("model.pkl.gz", lambda big: A.near_ratio_pickle(3584 * A.MB if big else 256 * A.MB)), "MLS101", DEFAULTS),
+    Attack("truncated-checkpoint", "torch.save checkpoint cut before its central directory, data.pkl calls os.system",
+           "cut.pt", "local headers walked (as stream readers do)", _write("cut.pt", lambda big: A.truncated_checkpoint()),
+           "MLS101", DEFAULTS),
+    Attack("onnx-external-everywhere", "ONNX external-data locations escaping from a Constant, an If subgraph, a sparse "
+           "initializer and a function", "model.onnx", "every tensor onnx.load or a runtime resolves",
+           _write("model.onnx", lambda big: A.onnx_external_everywhere()), "MLS114", DEFAULTS),
     Attack("7z-declared", "7z whose header declares 2^62 bytes of content", "huge.7z", "max_expanded_mb 64",
            _write("huge.7z", lambda big: A.sevenzip_declaring(1 << 62)), "MLS115", TIGHT),
     Attack("nested-50", "archives nested 50 deep (zip, gzip, tar, bz2, xz in turn) around a malicious pickle",

@@ -4,10 +4,11 @@
 reports the peak RSS over the CLI and every worker it reaped (getrusage of
 its children), kills the whole process group at a deadline, and returns the
 exit code, the outputs and the measurements. `policy_file` writes a policy
-with the limits an attack is meant to run into. `loader_imports` is the
-oracle: what a real unpickler would import from some bytes, found by running
-CPython's unpickler in a sandboxed child whose `find_class` records the name
-and returns a stub, so nothing is imported and nothing the pickle names is run.
+with the limits an attack is meant to run into. `LoaderOracle` is the
+oracle: what the real unpicklers (C, pure-Python, joblib's) would import and
+call from some bytes, found by running them in one long-lived sandboxed child
+whose `find_class` records the name and returns a stub, so nothing is imported
+and nothing the pickle names is run (`loader_imports` is the one-shot form).
 """
 
 from __future__ import annotations
@@ -165,42 +166,84 @@ def wait_gate(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, resou
         time.sleep(0.02)
 
 
-_ORACLE = r"""
-import io, json, pickle, resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (512 << 20, 512 << 20))
-resource.setrlimit(resource.RLIMIT_CPU, (10, 10))
-PURE = {("builtins", n) for n in ("str", "bytes", "bytearray", "int", "float", "tuple", "list", "dict", "set",
-                                   "frozenset", "bool")} | {("_codecs", "encode")}
-seen = []
-class Stub:
-    def __init__(self, *a, **k): pass
-    def __call__(self, *a, **k): return Stub()
-    def __setstate__(self, state): pass
-    def __reduce__(self): return (Stub, ())
-class Recorder(pickle.Unpickler):
-    def find_class(self, module, name):
-        seen.append([module, name])
-        if (module, name) in PURE:
-            return super().find_class(module, name)
-        return Stub
-    def persistent_load(self, pid):
-        return Stub()
-data = sys.stdin.buffer.read()
-error = None
-try:
-    Recorder(io.BytesIO(data)).load()
-except BaseException as exc:
-    error = f"{type(exc).__name__}: {exc}"[:300]
-print(json.dumps({"imports": seen, "error": error}))
-"""
+ORACLE_SCRIPT = Path(__file__).with_name("unpickler_oracle.py")
+
+
+@dataclass
+class ReaderRun:
+    """What one real unpickler did with a stream (read as a loop of load() calls)."""
+
+    imports: set[tuple[str, str]]
+    calls: set[str]
+    error: str | None
+    pickles: int
+
+
+@dataclass
+class OracleAnswer:
+    readers: dict[str, ReaderRun]
+
+    @property
+    def imports(self) -> set[tuple[str, str]]:
+        return set().union(*(r.imports for r in self.readers.values()))
+
+    @property
+    def calls(self) -> set[str]:
+        return set().union(*(r.calls for r in self.readers.values()))
+
+    @property
+    def any_complete(self) -> bool:
+        return any(r.error is None for r in self.readers.values())
+
+
+class LoaderOracle:
+    """CPython's unpicklers, in one long-lived sandboxed child, on many inputs.
+
+    The child (unpickler_oracle.py) runs under an address-space and CPU limit with an
+    empty environment; its `find_class` records the name and returns a stub, so
+    nothing is imported and nothing a pickle names is run."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        self.proc = subprocess.Popen([sys.executable, "-I", str(ORACLE_SCRIPT)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={})
+        return self.proc
+
+    def __call__(self, data: bytes) -> OracleAnswer:
+        proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(len(data).to_bytes(4, "little") + data)
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+        except BrokenPipeError:
+            line = b""
+        if not line:  # the child died on this input (a crash in a real unpickler is an answer too)
+            self.close()
+            crashed = ReaderRun(set(), set(), "oracle child died", 0)
+            return OracleAnswer({"crash": crashed})
+        answer = json.loads(line)
+        return OracleAnswer({name: ReaderRun({(m, n) for m, n in r["imports"]}, set(r["calls"]), r["error"], r["pickles"])
+                             for name, r in answer.items()})
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
 
 
 def loader_imports(data: bytes) -> list[tuple[str, str]]:
-    """What CPython's unpickler would import from `data` (names only; nothing is imported)."""
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", _ORACLE], input=data, capture_output=True, env={},
-                          timeout=30)
-    answer = json.loads(proc.stdout or b'{"imports": []}')
-    return [(m, n) for m, n in answer["imports"]]
+    """What CPython's unpicklers would import from `data` (names only; nothing is imported)."""
+    oracle = LoaderOracle()
+    try:
+        return sorted(oracle(data).imports)
+    finally:
+        oracle.close()
 
 
 def descendants(pid: int) -> list[int]:

@@ -72,19 +72,26 @@ def test_regressions_report_the_right_rule(evasion_run, rel: str, rule: str) -> 
 
 
 def test_text_files_that_start_like_opcodes_are_not_pickles(tmp_path: Path) -> None:
-    """The wider pickle sniffing must not turn word lists and source files into findings."""
+    """Sniffing follows the unpickler: text it fails on before importing anything is no
+    pickle and no finding. Text an unpickler does import from (`cat` imports module `at`;
+    joblib's pure-Python unpickler reads `is` as INST of module `s`) is reported as what
+    it is, advisory: the names are neither known-dangerous nor allowlisted."""
     root = tmp_path / "ws"
     root.mkdir()
     texts = {
-        "vocab_i.txt": b"is\nthe\nof\nand\n", "vocab_c.txt": b"cat\ndog\n", "script.py": b"import os\nprint(os.name)\n",
+        "script.py": b"import os\nprint(os.name)\n", "requirements.txt": b"torch==2.13.0\nnumpy==2.2.6\n",
+        "merges.txt": b"#version: 0.2\nt h\n", "vocab.txt": b"[PAD]\n[unused0]\n", "labels.txt": b"tench\ngoldfish\n",
         "notes.md": b"(draft) persistence notes\n", "data.csv": b"a,b\n1,2\n", "p.txt": b"Pstorage\nplain text\n",
         "s.txt": b"S'quoted'\n", "list.txt": b"]]]]]]]]\n", "proto.txt": b"\x80\x01hello world\n",
     }
-    for name, data in texts.items():
+    importing = {"vocab_i.txt": b"is\nthe\nof\nand\n", "vocab_c.txt": b"cat\ndog\n"}
+    for name, data in {**texts, **importing}.items():
         (root / name).write_bytes(data)
     run = run_gate(root, tmp_path / "out", timeout=120)
     assert run.code == 0, (run.findings, run.errors)
-    assert not run.findings
+    assert not [f for f in run.findings if f["path"] in texts]
+    assert all(f["status"] == "advisory" for f in run.findings)
+    assert {f["rule_id"] for f in run.findings if f["path"] == "vocab_c.txt"} >= {"MLS103"}
 
 
 def _corpus_malicious_pickles() -> list[str]:

@@ -139,11 +139,11 @@ def test_escapers_on_undecodable_names(raw: bytes) -> None:
 @given(st.integers(60_000, 140_000), st.sampled_from([b"\x93", b"R", b"b", b"c", b"i", b"\x8c\x12\x80\x04"]))
 def test_data_only_proof_sees_a_call_at_any_offset(run: int, opcode: bytes) -> None:
     """The C-speed proof scans in 64 KiB windows (memory): nothing may slip between two windows."""
-    from mlsecops.formats import pickle_walk
+    from mlsecops.formats.pickle.fastpath import data_only
 
     body = b"N0" * (run // 2) + opcode + b"N" * 300_000
     data = b"\x80\x04" + body + b"."
-    assert pickle_walk.fast_data_only(io.BytesIO(data), 0, len(data)) is None
+    assert data_only(io.BytesIO(data), 0, len(data)) is None
     clean = b"\x80\x04" + b"N0" * (run // 2) + b"N" * 300_000 + b"."
-    proof = pickle_walk.fast_data_only(io.BytesIO(clean), 0, len(clean))
+    proof = data_only(io.BytesIO(clean), 0, len(clean))
     assert proof is not None and proof.end == len(clean)

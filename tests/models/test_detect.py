@@ -94,18 +94,25 @@ def test_legacy_torch_magic_is_recognised() -> None:
     assert fmt(magic + PICKLE) == Format.pytorch_legacy
 
 
-def test_word_lists_are_not_pickles_but_broken_exploits_are(tmp_path: Path) -> None:
-    """A text file that merely starts like a protocol-0 pickle (`cat` imports module `at`)
-    must not be a blocking finding; a broken stream that imports a known-bad callable is."""
-    from mlsecops.stages.models.allowlist import dangerous, load_lists
+@pytest.mark.parametrize("text", [
+    b"torch==2.13.0\nnumpy==2.2.6\n",                  # TUPLE without a MARK: every unpickler fails at byte 0
+    b"#version: 0.2\n\xc4\xa0 t\n",                 # merges.txt
+    b"[PAD]\n[unused0]\n[UNK]\n",                      # vocab.txt
+    b"import os\nos.system('x')\n",                    # INST: module `mport os` cannot exist
+    b"tench\ngoldfish\n",                              # labels.txt
+    b"N.B. this is a readme\n",                         # a None, then text no unpickler reads
+])
+def test_text_that_starts_like_protocol_0_is_not_a_pickle(text: bytes) -> None:
+    """Decided by the unpickler's own reading, not by how the text looks."""
+    assert fmt(text, "notes.txt") is None
 
-    judge = dangerous(load_lists())
 
-    def f(data: bytes, name: str = "words.txt") -> Format | None:
-        return detect(io.BytesIO(data), name, len(data), judge)
-
-    assert f(b"cat\ndog\nbird\nfish\n") is None
-    assert f(b"cls\nsep\nunk\n") is None
-    assert f(b"cbuiltins\nexec\n(X>\nf = open('x')") == Format.pickle        # nullifAI: imports, then breaks
-    assert f(b"cmypkg\nfn\n(S'x'\ntR") == Format.pickle                       # calls an unlisted import
-    assert f(b"cmypkg\nfn\n(S'x'\ntR", "a.txt") == Format.pickle
+@pytest.mark.parametrize("text", [
+    b"cbuiltins\nexec\n(X>\nf = open('x')",           # nullifAI: imports, then breaks
+    b"cmypkg\nfn\n(S'x'\ntR",                         # calls an unlisted import, then stops
+    b"cos\nsystem",                                     # the pure-Python unpickler imports os.syste at EOF
+    b"cat\ndog\nbird\nfish\n",                        # imports module `at`: a pickle (judged, not blocked)
+    b"(lp0\nS'a'\np1\na.",                            # a whole protocol-0 pickle of data
+])
+def test_text_an_unpickler_reads_as_a_pickle_is_one(text: bytes) -> None:
+    assert fmt(text, "a.txt") == Format.pickle

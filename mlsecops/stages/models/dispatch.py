@@ -11,8 +11,9 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats import ziparchive
 from mlsecops.formats.kinds import ARCHIVES, COMPRESSION, PICKLE_BEARING, Format
-from mlsecops.formats.pickle_sniff import would_run
-from mlsecops.stages.models.analyzers import archives, gguf, keras, numpy_files, onnx_files, pickles, safetensors, templates, tensorflow
+from mlsecops.formats.pickle import would_run
+from mlsecops.stages.models.analyzers import (archives, compressed, gguf, keras, numpy_files, onnx_files, pickles, safetensors,
+                                              templates, tensorflow, zips)
 from mlsecops.stages.models.scanfile import ScanState
 
 Analyzer = Callable[[ScanState, Format, BinaryIO, int, str, "str | None", int], None]
@@ -20,11 +21,11 @@ Analyzer = Callable[[ScanState, Format, BinaryIO, int, str, "str | None", int], 
 ANALYZERS: dict[Format, Analyzer] = {
     Format.pickle: pickles.analyze_pickle_file,
     Format.pytorch_legacy: pickles.analyze_pickle_file,
-    Format.pytorch_zip: archives.analyze_zip,
-    Format.torchscript: archives.analyze_zip,
-    Format.keras_v3: archives.analyze_zip,
-    Format.npz: archives.analyze_zip,
-    Format.zip: archives.analyze_zip,
+    Format.pytorch_zip: zips.analyze_zip,
+    Format.torchscript: zips.analyze_zip,
+    Format.keras_v3: zips.analyze_zip,
+    Format.npz: zips.analyze_zip,
+    Format.zip: zips.analyze_zip,
     Format.tar: archives.analyze_tar,
     Format.sevenzip: archives.analyze_7z,
     Format.numpy: numpy_files.analyze_npy,
@@ -39,11 +40,12 @@ ANALYZERS: dict[Format, Analyzer] = {
     Format.jinja: templates.analyze_jinja,
 }
 for _fmt in COMPRESSION:
-    ANALYZERS[_fmt] = archives.analyze_compressed
+    ANALYZERS[_fmt] = compressed.analyze_compressed
 
 _ZIP_FAMILY = ARCHIVES | {Format.pytorch_zip, Format.torchscript, Format.keras_v3}
 _NOT_POLYGLOT = PICKLE_BEARING | {Format.zip, Format.npz, Format.pytorch_zip, Format.torchscript, Format.keras_v3,
-                                   Format.zlib, Format.lzma, Format.lfs_pointer}
+                                   Format.zlib, Format.lzma, Format.lz4, Format.zstd, Format.joblib_zfile,
+                                   Format.lfs_pointer}
 
 
 def analyze(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
@@ -53,7 +55,7 @@ def analyze(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, m
     if fmt not in _ZIP_FAMILY and fmt not in (Format.lfs_pointer, Format.config, Format.jinja) and ziparchive.has_directory(fh, size):
         state.observe("MLS119", Severity.medium, f"The file is a {fmt.value} and also a zip archive: loaders that check "
                       "the end of the file see the zip, loaders that check the start see the other format", member, "polyglot-zip")
-        archives.analyze_zip(state, Format.zip, fh, size, name, member, depth)
+        zips.analyze_zip(state, Format.zip, fh, size, name, member, depth)
     if fmt not in _NOT_POLYGLOT and would_run(fh, size):
         # A GGUF, safetensors or tar header can also be valid pickle opcodes: pickle.load,
         # joblib.load and numpy.load(allow_pickle=True) run the pickle whatever the magic says.

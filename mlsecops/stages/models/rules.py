@@ -35,9 +35,13 @@ RULES: dict[str, Rule] = {
               "extension registry: a technique to hide the real import from scanners.",
               "Treat the file as malicious.", Severity.critical),
         _rule("MLS105", "malformed-pickle", "The pickle stream is broken",
-              "The stream is truncated or invalid. pickle executes opcodes as it reads them, so imports and calls "
-              "before the break still run (the nullifAI technique); scanners that stop at the error miss them.",
-              "If it carries imports that are not allowlisted, treat it as malicious; otherwise re-export the model.",
+              "Every unpickler fails at this point of the stream (mlsecops follows them all: the C and the "
+              "pure-Python unpickler, with each encoding, and joblib's reader), so nothing after it runs. What ran "
+              "before is judged on its own: a break after a known-dangerous import or a call to code that is not "
+              "allowlisted is the nullifAI technique (scanners that stop at the error miss the call) and is high; "
+              "a break before anything dangerous ran is a corrupt file, low.",
+              "If it imports or calls code that is not allowlisted before the break, treat it as malicious; "
+              "otherwise re-export the model.",
               Severity.medium),
         _rule("MLS106", "nested-pickle", "A pickle carries another pickle inside a byte string",
               "A byte string (raw, base64 or hex) is itself a pickle; code that later unpickles it runs its imports.",
@@ -59,7 +63,8 @@ RULES: dict[str, Rule] = {
               "scanners by extension skip it.",
               "Rename it to what it is, or better, convert it to a safe format. " + _SAFE_FORMATS, Severity.medium),
         _rule("MLS111", "zip-structure-tampering", "Zip headers disagree or carry flags loaders ignore",
-              "The local and central directory headers name different files, a member name appears twice, or "
+              "The local and central directory headers name different files, a member name appears twice, a "
+              "member has a local header but is missing from the central directory (stream readers load it), or "
               "flags are set that lenient loaders (PyTorch) ignore but scanners honour (CVE-2025-1944).",
               "Treat the archive as an evasion attempt; rebuild it with a standard zip writer.", Severity.high),
         _rule("MLS112", "zip-fake-encryption", "A zip member is flagged encrypted but is not",
@@ -69,12 +74,20 @@ RULES: dict[str, Rule] = {
               "Scanners built on zipfile raise on a bad CRC and skip the member; PyTorch ignores CRCs and loads it "
               "(CVE-2025-10156). mlsecops scanned the data anyway.",
               "Rebuild the archive; a CRC mismatch in a model file is a tampering signal.", Severity.medium),
-        _rule("MLS114", "archive-path-traversal", "An archive member would be written outside its folder",
-              "A member name is absolute or contains '..': extracting the archive writes files elsewhere (zip slip).",
-              "Do not extract the archive; rebuild it with relative member names.", Severity.high),
+        _rule("MLS114", "archive-path-traversal", "An archive member or a model's data reference points outside its folder",
+              "A member name is absolute or contains '..': extracting the archive writes files elsewhere (zip slip). "
+              "Or an ONNX tensor's external-data location (in an initializer, a node attribute such as a Constant, "
+              "a sparse tensor, a subgraph or a function) is absolute, contains '..' or goes through a symbolic link: "
+              "loading the model reads a file outside its folder.",
+              "Do not extract or load it; rebuild it with relative names inside the model's folder.", Severity.high),
         _rule("MLS115", "scan-limit-exceeded", "A file could not be fully scanned within the limits",
-              "Nesting depth, member count, expanded size or opcode count exceeded the policy's limits "
-              "(a zip bomb, or a file too large to check). The unchecked part may hold anything.",
+              "Nesting depth, member count, expanded size or opcode count exceeded the policy's limits, a "
+              "compressed stream expanded beyond any plausible ratio (a decompression bomb), part of the file "
+              "could not be read at all (a codec or dtype the gate cannot decode: the message says which), or the "
+              "pickle walker met a layout it does not follow where a loader reads on (unpicklers that disagree on a "
+              "FRAME, a joblib array sized by something that is not a constant). The unchecked part may hold "
+              "anything, and the loader may read it, so the file is blocked. At low severity: fickling or modelscan "
+              "did not analyse a pickle mlsecops's own walk read in full.",
               "Raise models.limits in the policy if the file is legitimate, or remove it.", Severity.high),
         _rule("MLS116", "engine-finding", "An engine (fickling or modelscan) reports a problem",
               "fickling or modelscan reported a problem that mlsecops's own analysis did not attribute to a "
@@ -94,7 +107,8 @@ RULES: dict[str, Rule] = {
               "scanner the harmless view.",
               "Rebuild the file in one format.", Severity.medium),
         _rule("MLS120", "corrupt-model-file", "A model file is corrupt or truncated",
-              "The file could not be parsed completely; loaders will likely fail on it. What could be read was scanned.",
+              "The file could not be parsed completely; loaders will likely fail on it. What could be read was scanned "
+              "(a zip whose central directory is missing is read by its local headers, as stream readers do).",
               "Re-export the model.", Severity.medium),
         _rule("MLS121", "encrypted-member", "An encrypted archive member could not be scanned",
               "The member is really encrypted, so its content was not checked; no loader can read it without the password.",

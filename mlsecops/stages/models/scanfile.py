@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from mlsecops.findings import Finding, Severity, Stage, fingerprint
 from mlsecops.formats.detect import detect
+from mlsecops.formats.kinds import Format
 from mlsecops.formats.safe_open import NotRegularFile, open_regular
 from mlsecops.stages.models.allowlist import Lists, load_lists
 from mlsecops.stages.models.policy import ModelLimits
@@ -178,20 +179,32 @@ def join_member(parent: str | None, name: str) -> str:
 
 def scan_stream(state: ScanState, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> str | None:
     """Detect and analyse one stream (the file itself or an archive member)."""
+    if not _within_depth(state, member, depth):
+        return None
+    fmt = detect(fh, name, size)
+    if fmt is None:
+        return None
+    scan_as(state, fmt, fh, size, name, member, depth)
+    return fmt.value
+
+
+def scan_as(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
+    """Analyse one stream as `fmt`, already known: detected on part of it (a stream decoded
+    as it is read), or what a loader reads it as whatever it looks like (torch's data.pkl)."""
     from mlsecops.stages.models import dispatch
 
+    if not _within_depth(state, member, depth):
+        return
+    state.formats.append(fmt.value)
+    dispatch.analyze(state, fmt, fh, size, name, member, depth)
+
+
+def _within_depth(state: ScanState, member: str | None, depth: int) -> bool:
     if depth > state.limits.max_depth:
         state.observe("MLS115", Severity.high, f"containers nested deeper than {state.limits.max_depth} levels were not opened",
                       member, "depth-limit")
-        return None
-    from mlsecops.stages.models.allowlist import dangerous
-
-    fmt = detect(fh, name, size, dangerous(state.lists))
-    if fmt is None:
-        return None
-    state.formats.append(fmt.value)
-    dispatch.analyze(state, fmt, fh, size, name, member, depth)
-    return fmt.value
+        return False
+    return True
 
 
 def scan_file(task: Task) -> FileResult:

@@ -17,7 +17,6 @@ from mlsecops.context import Context
 from mlsecops.findings import Finding, Severity, Stage, StageError, StageResult, fingerprint
 from mlsecops.formats.detect import detect_path
 from mlsecops.formats.kinds import Format
-from mlsecops.stages.models.allowlist import dangerous, load_lists
 from mlsecops.stages.models.cache import ResultCache
 from mlsecops.stages.models.pool import WorkerPool
 from mlsecops.stages.models.scanfile import FileResult, Task
@@ -35,7 +34,7 @@ def _lfs(art: Artifact, severity: str) -> Finding | None:
     )
 
 
-_CONTAINERS = {"zip", "tar", "7z", "gzip", "bz2", "xz", "lzma", "zlib", "config", "jinja"}
+_CONTAINERS = {"zip", "tar", "7z", "gzip", "bz2", "xz", "lzma", "zlib", "zstd", "lz4", "joblib-zfile", "config", "jinja"}
 
 
 def _format_findings(result: FileResult, context: Context) -> list[Finding]:
@@ -58,14 +57,12 @@ def _format_findings(result: FileResult, context: Context) -> list[Finding]:
 
 
 def _candidates(changeset: Changeset, result: StageResult, context: Context) -> list[tuple[Artifact, Format]]:
-    policy = context.policy.models
-    judge_import = dangerous(lambda: load_lists(tuple(policy.allow_globals), tuple(policy.deny_globals)))
     found = []
     for art in changeset.artifacts:
         if art.size == 0:
             continue
         try:
-            fmt = detect_path(art.source, art.path.rsplit("/", 1)[-1], judge_import)
+            fmt = detect_path(art.source, art.path.rsplit("/", 1)[-1])
         except OSError as exc:
             result.errors.append(StageError(stage=Stage.models, path=art.path, message=f"cannot read: {exc.strerror or exc}"))
             continue

@@ -1,8 +1,10 @@
 """Keras models: the architecture config (HDF5 attribute `model_config`, or
 `config.json` in a `.keras` zip) is JSON; a Lambda layer in it carries code.
 
-The HDF5 file is read with h5py (attributes only, no datasets) inside the
-sandboxed worker; modelscan's Keras scanners also run on top-level files.
+mlsecops reads the config itself, without TensorFlow or Keras: the HDF5 file with
+h5py (attributes only, no datasets) inside the sandboxed worker, the `.keras` zip's
+`config.json` as JSON. modelscan's Keras scanners need TensorFlow (without it they only
+report an error), so they run on top-level files only where TensorFlow is installed.
 """
 
 from __future__ import annotations
@@ -73,10 +75,23 @@ def analyze_h5(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
         return
     judge_config(state, config, member)
     state.engines_run.add("mlsecops")
-    if member is None and state.engine_enabled("modelscan"):
-        from mlsecops.stages.models.engines import modelscan_engine
+    if member is None:
+        modelscan_keras(state, ".h5")
 
-        modelscan_engine.scan_file(state, Path(state.task.source), ".h5", member)
+
+def modelscan_keras(state: ScanState, suffix: str) -> None:
+    """modelscan's Keras scanner on the whole file, where it can work (TensorFlow installed)."""
+    if not state.engine_enabled("modelscan"):
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        state.notes.append("modelscan's Keras scanner needs TensorFlow, which is not installed; "
+                           "mlsecops read the model config itself")
+        return
+    from mlsecops.stages.models.engines import modelscan_engine
+
+    modelscan_engine.scan_file(state, Path(state.task.source), suffix, None)
 
 
 def analyze_config_json(state: ScanState, fh: BinaryIO, size: int, member: str | None) -> None:

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 from mlsecops.findings import Severity
-from mlsecops.formats.pickle_walk import WalkResult
+from mlsecops.formats.pickle import WalkResult
 from mlsecops.stages.models.allowlist import judge, normalise
 from mlsecops.stages.models.scanfile import ScanState
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsecops.findings import Severity
-from mlsecops.formats.pickle_walk import WalkResult
+from mlsecops.formats.pickle import WalkResult
 from mlsecops.stages.models.allowlist import judge, normalise
 from mlsecops.stages.models.scanfile import ScanState
 
@@ -38,7 +38,7 @@ def scan_pickle(state: ScanState, data: bytes, member: str | None, walk: WalkRes
     path = state.temp_path(".pkl")
     path.write_bytes(data)
     try:
-        _scan(state, path, member, walk.complete)
+        _scan(state, path, member, walk.complete, {normalise(m, n) for m, n in walk.resolved_specials()})
     finally:
         path.unlink(missing_ok=True)
 
@@ -56,7 +56,8 @@ def scan_file(state: ScanState, source: Path, suffix: str, member: str | None) -
         link.unlink(missing_ok=True)
 
 
-def _scan(state: ScanState, path: Path, member: str | None, well_formed: bool) -> None:
+def _scan(state: ScanState, path: Path, member: str | None, well_formed: bool,
+          resolved: set[tuple[str, str]] | None = None) -> None:
     state.engines_run.add(ENGINE)
     try:
         report = _run(path)
@@ -71,7 +72,13 @@ def _scan(state: ScanState, path: Path, member: str | None, well_formed: bool) -
         if module and operator and not operator.startswith("Lambda"):
             mod, name = normalise(module, operator)
             key = f"global:{mod}.{name}"
-            if state.has(member, key):
+            if (mod, name) in (resolved or ()):
+                # mlsecops resolved every use (a constant getattr, an embedded checkpoint) and
+                # judged what it resolves to: the import itself is evidence, not a finding.
+                state.observe("MLS116", Severity.info, f"modelscan flags {mod}.{name}; every use of it in this "
+                              "pickle was resolved and judged by what it names", member,
+                              f"modelscan-resolved:{key}", engine=ENGINE, evidence=evidence)
+            elif state.has(member, key):
                 state.observe("MLS101", sev, "", member, key, engine=ENGINE, evidence=evidence)
             elif judge(mod, name, state.lists).verdict == "allow":
                 state.observe("MLS116", Severity.medium, f"modelscan flags {mod}.{name}, which mlsecops's allowlist accepts",
