@@ -130,8 +130,9 @@ def test_the_action_input_and_the_cli_flag_take_a_category(tmp_path: Path) -> No
     proc = run_cli("scan", str(repo), "--stages", "models", "--sarif", str(out), "--sarif-category", "svc-a",
                    "--no-cache", "-q")
     assert proc.returncode == 1, proc.stderr
-    (run,) = json.loads(out.read_text())["runs"]
-    assert run["automationDetails"]["id"] == "svc-a/models/"
+    runs = {r["automationDetails"]["id"]: r for r in json.loads(out.read_text())["runs"]}
+    assert set(runs) == {"svc-a/models/", "svc-a/gate/"}  # the gate's own run is always there
+    run = runs["svc-a/models/"]
     (result,) = run["results"]
     assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "models/m.pkl"}}
     bad = run_cli("scan", str(repo), "--sarif-category", "a//b")
