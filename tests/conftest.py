@@ -83,3 +83,17 @@ def needs_shared(path: Path) -> Path:
 @pytest.fixture
 def corpus() -> Path:
     return needs_shared(CORPUS)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_result_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """No test reads or writes the user's result cache (~/.cache/mlsecops): it is shared by every
+    checkout on the machine and keyed by the gate's version, which branches share, so another
+    branch's analyzers could answer for this one's files. Child processes inherit the variable."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
