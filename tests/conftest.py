@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -26,6 +27,12 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
     "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
 }
+
+
+# Hypothesis's per-example deadline (200 ms by default) is a speed assertion: off for every test,
+# not only for those that remember to say so.
+settings.register_profile("mlsecops", deadline=None)
+settings.load_profile("mlsecops")
 
 
 def git(repo: Path, *args: str) -> str:
