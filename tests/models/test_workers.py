@@ -97,15 +97,18 @@ def test_a_slow_worker_start_is_not_charged_to_the_file(tmp_path: Path) -> None:
 
 
 class _DeadOnArrival(WorkerStarter):
-    """Its first `broken` workers exit at once, before they are ready; later ones are real."""
+    """Its first `broken` workers exit at once, before they are ready; later ones are real.
+    With `real_first`, the first worker is real and every later one broken."""
 
-    def __init__(self, workdir: Path, broken: int) -> None:
+    def __init__(self, workdir: Path, broken: int, real_first: bool = False) -> None:
         super().__init__(workdir)
         self.broken = broken
+        self.real_first = real_first
         self.real = self.command
 
     def start(self):  # type: ignore[no-untyped-def]
-        self.command = [sys.executable, "-c", "raise SystemExit(3)"] if self.started < self.broken else self.real
+        dead = self.started > 0 if self.real_first else self.started < self.broken
+        self.command = [sys.executable, "-c", "raise SystemExit(3)"] if dead else self.real
         return super().start()
 
 
@@ -129,6 +132,21 @@ def test_workers_that_cannot_start_are_an_error_for_every_file_and_the_pool_ends
         assert not r.findings and error.startswith("the scanning worker could not start (")
         assert error.endswith("tries): it ended while starting (exit code 3)"), error
     assert MAX_FAILED_STARTS <= starter.started <= MAX_FAILED_STARTS + 1  # two were starting at once
+
+
+def test_files_wait_for_a_working_worker_rather_than_fail_because_another_cannot_start(tmp_path: Path) -> None:
+    paths = ["a.pkl", "b.pkl", "c.pkl", "d.pkl"]
+    files = []
+    for name in paths:
+        folder = tmp_path / name.split(".")[0]
+        folder.mkdir()
+        t = task(folder, fx.malicious_pickle())
+        t.path = name
+        files.append(t)
+    with _DeadOnArrival(tmp_path / "w", broken=0, real_first=True) as starter:
+        results = list(WorkerPool(2, starter).run(files, timeout=60))
+    assert sorted(r.path for r in results) == paths
+    assert all(not r.errors and r.findings for r in results), [r.errors for r in results]
 
 
 def test_a_worker_that_never_gets_ready_is_bounded(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ does that file's deadline start, so a file's deadline counts the scan of that
 file, never a fresh worker's start-up (which a loaded machine can stretch to
 many seconds). A worker that does not get ready within `ready_timeout` is its
 own error: it is replaced, and after `MAX_FAILED_STARTS` such failures in a row
-the files still waiting get an error instead of a scan. A worker that overruns
+(with no worker left that could take them) the files still waiting get an error
+instead of a scan. A worker that overruns
 a file's deadline is killed and replaced; one that dies (a crash in a native
 parser) is replaced; either way the file gets an error, which the policy fails
 closed on.
@@ -91,7 +92,10 @@ class WorkerPool:
         w.proc.stdin.flush()
 
     def _staff(self, pending: list[Task]) -> None:
-        """Start workers while files wait and the pool has room: they warm up in parallel."""
+        """Start workers while files wait and the pool has room: they warm up in parallel.
+        After MAX_FAILED_STARTS failed starts in a row, no more until a worker answers a file."""
+        if self.failed_starts >= MAX_FAILED_STARTS:
+            return
         starting = sum(1 for w in self.workers if not w.ready)
         idle = sum(1 for w in self.workers if w.ready and w.task is None)
         while len(self.workers) < self.size and len(pending) > starting + idle:
@@ -103,12 +107,12 @@ class WorkerPool:
         pending = list(reversed(tasks))
         try:
             while pending or any(w.task for w in self.workers):
-                if self.failed_starts >= MAX_FAILED_STARTS:
+                if self.failed_starts >= MAX_FAILED_STARTS and not self.workers:
+                    # No worker can start and none is left (ready or starting) to take the files.
                     why = f"the scanning worker could not start ({self.failed_starts} tries): {self.start_problem}"
                     while pending:
                         yield FileResult(path=pending.pop().path, errors=[why])
-                    if not any(w.task for w in self.workers):
-                        break
+                    break
                 self._staff(pending)
                 for w in [w for w in self.workers if w.ready and w.task is None]:
                     if not pending:
@@ -168,7 +172,7 @@ class WorkerPool:
             if not w.ready:
                 w.buf[:] = rest
                 if line + b"\n" != READY:
-                    self._start_failed(w, "it sent something else than its ready line")
+                    self._start_failed(w, "it sent something other than its ready line")
                     return
                 w.ready = True
                 continue
