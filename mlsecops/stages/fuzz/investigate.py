@@ -264,6 +264,7 @@ def investigate(target: Target, run: TargetRun, where: Where, home: Path) -> lis
         detailed = _detailed(target, [f for f in found if f.reproducible])
         for i, f in enumerate(detailed):
             share = max(0.0, (where.deadline - time.monotonic()) / (len(detailed) - i))
+            share_end = time.monotonic() + share
             name = "harness" if target.kind == "harness" else f.triaged.target
             if f.triaged.kind in ("memory-fault", "abort"):  # the fault class decides severity: gdb first
                 _fault(f, where, home / f"gdb{i}", name, time.monotonic() + min(12.0, share * 0.5))
@@ -273,7 +274,10 @@ def investigate(target: Target, run: TargetRun, where: Where, home: Path) -> lis
                                                                f.triaged.signature), time.monotonic() + share * 0.4)
                 f.minimized, f.data = len(small) < len(f.data) or small != f.data, small
             if time.monotonic() < where.deadline - 1:
-                _base_check(f, where, home / f"base{i}", min(where.deadline, time.monotonic() + max(share * 0.25, 2)),
+                # The last step of this crash's share: it gets what gdb and minimization left of it
+                # (starting a worker on the base version takes seconds on a loaded machine), and
+                # at least 2 s; never past the deadline.
+                _base_check(f, where, home / f"base{i}", min(where.deadline, max(share_end, time.monotonic() + 2)),
                             run.per_input)
     finally:
         session.close()
