@@ -118,7 +118,8 @@ def _group(target: Target, run: TargetRun, session: Session, where: Where) -> li
             continue
         triaged, reproducible, note = None, None, ""
         left = where.deadline - time.monotonic()
-        slow_ok = not any(g.triaged.kind == raw.kind for g in groups.values()) and left > session.per_input + 1.5
+        slow_seen = any(g.triaged.kind == raw.kind for g in groups.values())
+        slow_ok = not slow_seen and left > session.per_input + 1.5
         start_cost = 0.6 if getattr(session, "warm", False) else 2.0
         if left > start_cost and (raw.kind not in SLOW_KINDS or slow_ok):
             replay = session.run(data, name)
@@ -133,9 +134,13 @@ def _group(target: Target, run: TargetRun, session: Session, where: Where) -> li
                     triaged = early
                 if triaged is None:
                     note = f"replayed in a fresh sandbox, the input {_clean_result(replay.kind)}"
+        elif left <= start_cost:
+            note = "not replayed: the budget's triage reserve ran out"
+        elif slow_seen:
+            note = "not replayed: one slow crash of this kind is replayed per target"
         else:
-            note = "not replayed: the budget's triage reserve ran out" if left <= start_cost else \
-                "not replayed: one slow crash of this kind is replayed per target"
+            note = (f"not replayed: replaying it takes the {session.per_input:g} s per-input limit and a worker start, "
+                    f"more than the {max(0.0, left):.1f} s left of the triage reserve")
         if not reproducible:
             # Not confirmed: flaky, environmental (a worker killed at the deadline, a resource limit
             # hit by load), or no time to replay. Kept with the evidence, reported as a note only.
