@@ -12,6 +12,7 @@ changes.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -39,10 +40,11 @@ def this_checkouts_image() -> tuple[str | None, str]:
     """(the image id to test, "") when IMAGE was built from this checkout; else (None, why not)."""
     if not shutil.which("docker") or _docker("info").returncode != 0:
         return None, "no Docker daemon"
-    inspected = _docker("image", "inspect", "-f", f'{{{{.Id}}}} {{{{index .Config.Labels "{REVISION_LABEL}"}}}}', IMAGE)
+    inspected = _docker("image", "inspect", "-f", "{{.Id}} {{json .Config.Labels}}", IMAGE)
     if inspected.returncode != 0:
         return None, f"no {IMAGE} image"
-    image_id, _, built_from = inspected.stdout.strip().partition(" ")
+    image_id, _, labels = inspected.stdout.strip().partition(" ")
+    built_from = (json.loads(labels) or {}).get(REVISION_LABEL, "")
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0:
         return None, "this checkout is not a git repository, so which image is its own cannot be told"
