@@ -11,7 +11,9 @@
 #     from action.yml's defaults and the step's `with:`, event JSON, file commands, the Docker
 #     socket, a workspace owned by the runner's uid) against a local stand-in for the REST API;
 #  4. check exit code, outputs, SARIF (upload-ready locations), the PR comment, the token;
-#  5. run the CLI with the container command from mlsecops/install.py, as a user would.
+#  5. run the CLI with the container command from mlsecops/install.py, as a user would;
+#  6. run tests/action/test_docker_image.py on that image (it skips in `make test` when the
+#     daemon's mlsecops:e2e was built from another commit or checkout).
 #
 # Prints the image size, the pull and the step's start-to-verdict time.
 #
@@ -29,9 +31,11 @@ mkdir -p "$CACHE"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mlsecops-e2e.XXXXXX")
 API_PID=""
 REGISTRY_PID=""
+BUILT=""
 cleanup() {
   [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null || true
   [ -n "$REGISTRY_PID" ] && kill "$REGISTRY_PID" 2>/dev/null || true
+  [ -n "$BUILT" ] && docker rmi "$BUILT" >/dev/null 2>&1 || true   # this run's own tag (the image stays as mlsecops:e2e)
   rm -rf "$WORK" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -131,19 +135,27 @@ fi
 # The runner: docker build -t TAG -f <action dir>/<runs.image> <the folder holding the Dockerfile>.
 SOURCE_IMAGE=$("$PY" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['runs']['image'])" "$CLONE/from-source/action.yml")
 DOCKERFILE=$CLONE/from-source/$SOURCE_IMAGE
-BUILT=mlsecops:e2e
+# The Docker daemon may be shared with other checkouts running this script: this run's image is
+# known by its id (from --iidfile) and a tag of its own, never by a shared name; it is labelled
+# with the commit it was built from, as the release workflow labels it.
+REVISION=$(git -C "$CLONE" rev-parse HEAD)
+BUILT=mlsecops:e2e-${REVISION:0:12}-$$
+E2E_TAG=mlsecops:e2e   # what tests/action/test_docker_image.py looks for in a later `make test`
 B0=$(date +%s)
 DOCKER_BUILDKIT=0 docker build -q --network host --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$BUILT" \
+  --label "org.opencontainers.image.revision=$REVISION" --iidfile "$WORK/image.id" \
   -f "$DOCKERFILE" "$(dirname "$(realpath "$DOCKERFILE")")" >"$WORK/build.log" 2>&1 \
   || { tail -40 "$WORK/build.log" >&2; fail "docker build (legacy builder)"; }
+IMAGE_ID=$(cat "$WORK/image.id")
+[ -n "$IMAGE_ID" ] || fail "docker build wrote no image id"
 BUILD_S=$(( $(date +%s) - B0 ))
 docker image prune -f --filter "label=org.opencontainers.image.title=mlsecops" >/dev/null 2>&1 || true
-SIZE_MB=$(( $(docker image inspect -f '{{.Size}}' "$BUILT") / 1000000 ))
+SIZE_MB=$(( $(docker image inspect -f '{{.Size}}' "$IMAGE_ID") / 1000000 ))
 BASE_MB=$(( $(docker image inspect -f '{{.Size}}' "$BASE_IMAGE") / 1000000 ))
 log "built $BUILT with the legacy builder in ${BUILD_S}s: ${SIZE_MB} MB (base ${BASE_MB} MB)"
-docker run --rm --entrypoint sh "$BUILT" -c 'for c in gcc cc g++ clang make; do command -v $c && exit 1; done; exit 0' >/dev/null \
+docker run --rm --entrypoint sh "$IMAGE_ID" -c 'for c in gcc cc g++ clang make; do command -v $c && exit 1; done; exit 0' >/dev/null \
   || fail "a compiler is left in the image"
-docker run --rm --entrypoint /opt/mlsecops/bin/python "$BUILT" -c \
+docker run --rm --entrypoint /opt/mlsecops/bin/python "$IMAGE_ID" -c \
   "import atheris, onnx, onnx.checker, onnxruntime, safetensors, h5py, fickling, modelscan, pip_audit, numpy, pandas, sklearn, fairlearn, skops, fastparquet, xgboost, lightgbm, art.estimators.classification.blackbox; import mlsecops.stages.fuzz.stage, mlsecops.stages.assess.stage, mlsecops.reporters.line_hash as h; assert h.line_hashes(b'a\n')" \
   || fail "a runtime dependency does not import in the image"
 
@@ -153,7 +165,7 @@ REF=${PINNED#*: docker://}; REF=${REF%% *}           # ghcr.io/mlsecops/mlsecops
 PUBLISHED=${REF%@*}                                  # ghcr.io/mlsecops/mlsecops:v0.1.0
 TAG=${PUBLISHED##*:}
 [ "$TAG" = "v$("$PY" -c 'import mlsecops; print(mlsecops.__version__)')" ] || fail "action.yml runs $TAG, not this version"
-docker tag "$BUILT" "$PUBLISHED"
+docker tag "$IMAGE_ID" "$PUBLISHED"
 if ! command -v docker-registry >/dev/null 2>&1; then
   apt_install docker-registry || fail "docker-registry (Debian's distribution registry) is needed for the pull-by-digest test"
 fi
@@ -178,7 +190,7 @@ else:
     raise SystemExit(1)
 EOF
 MIRROR=127.0.0.1:$PORT/${PUBLISHED#*/}               # 127.0.0.1:PORT/mlsecops/mlsecops:v0.1.0
-docker tag "$BUILT" "$MIRROR"
+docker tag "$IMAGE_ID" "$MIRROR"
 docker push -q "$MIRROR" >"$WORK/push.log" 2>&1 || { cat "$WORK/push.log" "$WORK/registry.log" >&2; fail "docker push"; }
 DIGEST=$(docker image inspect -f '{{range .RepoDigests}}{{println .}}{{end}}' "$MIRROR" | grep "^${MIRROR%:*}@" | head -1)
 DIGEST=${DIGEST#*@}
@@ -190,16 +202,16 @@ PULL_REF=${PULL_REF#*: docker://}
 log "published $PUBLISHED as $MIRROR@$DIGEST; action.yml now runs docker://$PULL_REF"
 
 # --- 6. The runner: pull runs.image in "Set up job", then the step's docker run ------------------
-IMAGE_ID=$(docker image inspect -f '{{.Id}}' "$BUILT")
 docker rmi -f "$IMAGE_ID" >/dev/null   # every tag of it: the pull must fetch it from the registry
 docker image inspect "$IMAGE_ID" >/dev/null 2>&1 && fail "a local copy of the image is left before the pull"
 S0=$(ms)
 docker pull -q "$PULL_REF" >"$WORK/pull.log" 2>&1 || { cat "$WORK/pull.log" >&2; fail "docker pull $PULL_REF (as the runner pulls runs.image)"; }
 PULL_MS=$(( $(ms) - S0 ))
+docker tag "$IMAGE_ID" "$BUILT"   # tagged again at once: another run's `docker image prune` spares it
 PUSHED_MB=$(( $(du -sk "$WORK/registry" | cut -f1) / 1024 ))   # what a runner downloads: compressed layers
 IMAGE=$PULL_REF
 [ "$(docker image inspect -f '{{.Id}}' "$IMAGE")" = "$IMAGE_ID" ] || fail "the pulled image is not the one built"
-docker tag "$IMAGE_ID" "$BUILT"   # for tests/action/test_docker_image.py
+docker tag "$IMAGE_ID" "$E2E_TAG"   # for tests/action/test_docker_image.py in a later `make test`
 log "pulled by digest in ${PULL_MS} ms"
 
 S0=$(ms); docker run --rm "$IMAGE" --version >"$WORK/version.txt"; VERSION_MS=$(( $(ms) - S0 ))
@@ -334,6 +346,12 @@ CLI_MS=$(( $(ms) - S0 ))
 [ "$CLI_CODE" = 1 ] || { echo "$CLI_CMD" >&2; cat "$WORK/cli.out" >&2; fail "the documented container command: expected exit 1, got $CLI_CODE"; }
 "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['verdict']=='fail', d['verdict']" "$WORK/workspace/cli.json"
 [ "$(stat -c %u "$WORK/workspace/cli.json")" = 1000 ] || fail "CLI reports should belong to the folder's owner (uid 1000)"
+
+# --- 8. The quick image checks of the test suite, on this very image (a skip is a failure here) ----
+(cd "$CLONE" && MLSECOPS_IMAGE="$IMAGE_ID" MLSECOPS_REQUIRE_IMAGE=1 "$PY" -m pytest -q -p no:cacheprovider \
+  tests/action/test_docker_image.py) >"$WORK/pytest.log" 2>&1 \
+  || { cat "$WORK/pytest.log" >&2; fail "tests/action/test_docker_image.py on the image built from ${REVISION:0:12}"; }
+log "tests/action/test_docker_image.py: $(tail -1 "$WORK/pytest.log")"
 
 RESULT="image ${PULL_REF} (base ${BASE_IMAGE}, ${BASE_MB} MB): ${SIZE_MB} MB, built with the legacy builder in ${BUILD_S}s; \
 ${PUSHED_MB} MB compressed in the registry, pulled by digest from a local registry in ${PULL_MS} ms; cold start \`--version\` ${VERSION_MS} ms; \

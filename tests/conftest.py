@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -26,6 +27,12 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
     "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
 }
+
+
+# Hypothesis's per-example deadline (200 ms by default) is a speed assertion: off for every test,
+# not only for those that remember to say so.
+settings.register_profile("mlsecops", deadline=None)
+settings.load_profile("mlsecops")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -83,3 +90,17 @@ def needs_shared(path: Path) -> Path:
 @pytest.fixture
 def corpus() -> Path:
     return needs_shared(CORPUS)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_result_cache(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """No test reads or writes the user's result cache (~/.cache/mlsecops): it is shared by every
+    checkout on the machine and keyed by the gate's version, which branches share, so another
+    branch's analyzers could answer for this one's files. Child processes inherit the variable."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved

@@ -228,8 +228,9 @@ def parse_outputs(text: str) -> dict[str, str]:
 
 def run_step(tmp: Path, repo: Path, event_name: str, event: dict[str, Any], api_url: str = "",
              inputs: dict[str, str] | None = None, extra_env: dict[str, str] | None = None,
-             timeout: float = 120) -> StepResult:
-    """Run entrypoint.py the way the runner runs a container action."""
+             timeout: float = 300) -> StepResult:
+    """Run entrypoint.py the way the runner runs a container action. `timeout` only guards
+    against a hang (it returns as soon as the step ends): generous for a loaded machine."""
     files = tmp / "runner"
     files.mkdir(parents=True, exist_ok=True)
     n = len(list(files.glob("event-*.json")))

@@ -294,10 +294,12 @@ def holds_open(pid: int, name: str) -> bool:
     return False
 
 
-def wait_for_workers(gate_pid: int, timeout: float = 30, scanning: str | None = None) -> list[int]:
+def wait_for_workers(gate_pid: int, timeout: float = 180, scanning: str | None = None) -> list[int]:
     """The gate's models workers, once there are any; with `scanning`, once one of them has
     that file open (the gate starts a worker before it reads the policy, so a worker alone
-    does not mean the scan has begun)."""
+    does not mean the scan has begun; a worker gets a file only once it has warmed up). The
+    timeout is generous on purpose: it returns as soon as it sees them, and a loaded machine
+    can take tens of seconds to get there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pids = worker_pids(gate_pid)

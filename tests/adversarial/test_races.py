@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.adversarial.races import RACES, run_race
+from tests.load import slowdown
 
 EXPECTED_ERROR = {
     "vanish": "vanished",
@@ -26,10 +27,11 @@ EXPECTED_ERROR = {
 
 @pytest.mark.parametrize("kind", sorted(RACES))
 def test_a_file_that_changes_mid_scan_is_an_error_and_the_rest_goes_on(kind: str, tmp_path: Path) -> None:
+    factor = slowdown()
     outcome = run_race(kind, tmp_path)
     assert outcome["sentinel"], outcome
-    assert any(EXPECTED_ERROR[kind] in e for e in outcome["errors"]), outcome
-    assert outcome["seconds"] < 30, outcome
+    assert any(EXPECTED_ERROR[kind] in e for e in outcome["errors"]), outcome  # not the per-file deadline's error
+    assert outcome["seconds"] < 30 * factor, outcome  # far from the 120 s deadline, on this machine now
     if kind == "symlink-swap":
         assert not outcome["findings"], "the symlink was followed out of the workspace"
 

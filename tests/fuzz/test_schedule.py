@@ -31,3 +31,20 @@ def test_the_triage_reserve_grows_with_the_budget_within_bounds():
     assert stage.triage_reserve(10) == 4.5
     assert stage.triage_reserve(60) == 15.0
     assert stage.triage_reserve(600) == 20.0
+
+
+def test_the_triage_reserve_fits_one_hang_replay_at_the_slices_per_input_limit():
+    """Regression: with 20 s and one harness the slice's per-input limit was 5 s while the reserve
+    was 5 s, so a hang found while fuzzing could never be replayed (confirmed) in time."""
+    from mlsecops.stages.fuzz.policy import FuzzPolicy
+    from mlsecops.stages.fuzz.runner import exec_timeout
+
+    policy = FuzzPolicy()
+    for budget in (10, 15, 20, 30, 40, 60, 120):
+        for n in (1, 3):
+            fuzz_end, lanes, slice_s, _ = stage.split(_targets(n), budget, 0.0, float(budget), 2, policy)
+            reserve = budget - fuzz_end
+            hang_replay = exec_timeout(policy, slice_s) + stage.REPLAY_START + stage.CLEANUP
+            assert reserve >= min(hang_replay, budget / 2), (budget, n, reserve, slice_s)
+            assert reserve >= stage.triage_reserve(budget) and reserve <= max(stage.triage_reserve(budget), budget / 2)
+            assert slice_s >= stage.MIN_SLICE and sum(len(lane) for lane in lanes) == n

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -85,10 +86,22 @@ def task(tmp_path: Path, data: bytes) -> Task:
     return Task(source=str(p), path="f.pkl", size=len(data), limits=ModelLimits(), tmpdir=".")
 
 
+def slow_task(tmp_path: Path, opcodes: int = 4_000_000) -> Task:
+    """A pickle whose scan costs about a second of CPU even on a fast idle machine (4M opcodes
+    walked by three engines); a loaded machine only makes it slower."""
+    from tests.adversarial.attacks import opcode_flood
+
+    p = tmp_path / "flood.pkl"
+    p.write_bytes(opcode_flood(opcodes))
+    return Task(source=str(p), path="flood.pkl", size=p.stat().st_size, limits=ModelLimits(), tmpdir=".")
+
+
 def test_a_worker_over_its_deadline_is_killed_and_reported(tmp_path: Path) -> None:
+    # The deadline counts the scan only (a worker's start-up is not charged), so the file must
+    # itself outlast it: ~1 s of CPU at best against 0.05 s.
     with WorkerStarter(tmp_path / "w") as starter:
         pool = WorkerPool(1, starter)
-        results = list(pool.run([task(tmp_path, fx.malicious_pickle())], timeout=0.05))
+        results = list(pool.run([slow_task(tmp_path)], timeout=0.05))
     assert len(results) == 1 and "longer than" in results[0].errors[0]
     assert not pool.workers
 
@@ -97,22 +110,32 @@ def test_a_worker_that_dies_is_reported_and_replaced(tmp_path: Path) -> None:
     import signal
     import threading
 
+    from tests.adversarial.harness import holds_open
+
     starter = WorkerStarter(tmp_path / "w")
     pool = WorkerPool(1, starter)
+    killed: list[int] = []
 
-    def kill_first_worker() -> None:
-        for _ in range(100):
-            if pool.workers:
-                os.kill(pool.workers[0].proc.pid, signal.SIGKILL)
-                return
-            threading.Event().wait(0.01)
+    def kill_the_worker_scanning_the_flood() -> None:
+        # Once the worker has the file open it is scanning it (for a second of CPU at least).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            for w in list(pool.workers):
+                if w.task is not None and w.task.path == "flood.pkl" and holds_open(w.proc.pid, "flood.pkl"):
+                    os.kill(w.proc.pid, signal.SIGKILL)
+                    killed.append(w.proc.pid)
+            time.sleep(0.01)
 
-    threading.Timer(0.1, kill_first_worker).start()
+    watcher = threading.Thread(target=kill_the_worker_scanning_the_flood, daemon=True)
+    watcher.start()
     with starter:
-        results = list(pool.run([task(tmp_path, fx.malicious_pickle())] * 2, timeout=60))
+        results = list(pool.run([slow_task(tmp_path), task(tmp_path, fx.malicious_pickle())], timeout=300))
+    killed.append(0)  # stops the watcher if it never fired
+    watcher.join()
     assert len(results) == 2
-    assert "worker died (signal 9)" in results[0].errors[0]
+    assert results[0].path == "flood.pkl" and "worker died (signal 9)" in results[0].errors[0], results[0].errors
     assert not results[1].errors and results[1].findings  # a fresh worker took the next file
+    assert starter.started == 2
 
 
 def test_workers_get_no_tokens(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -118,7 +118,8 @@ def _group(target: Target, run: TargetRun, session: Session, where: Where) -> li
             continue
         triaged, reproducible, note = None, None, ""
         left = where.deadline - time.monotonic()
-        slow_ok = not any(g.triaged.kind == raw.kind for g in groups.values()) and left > session.per_input + 1.5
+        slow_seen = any(g.triaged.kind == raw.kind for g in groups.values())
+        slow_ok = not slow_seen and left > session.per_input + 1.5
         start_cost = 0.6 if getattr(session, "warm", False) else 2.0
         if left > start_cost and (raw.kind not in SLOW_KINDS or slow_ok):
             replay = session.run(data, name)
@@ -133,9 +134,13 @@ def _group(target: Target, run: TargetRun, session: Session, where: Where) -> li
                     triaged = early
                 if triaged is None:
                     note = f"replayed in a fresh sandbox, the input {_clean_result(replay.kind)}"
+        elif left <= start_cost:
+            note = "not replayed: the budget's triage reserve ran out"
+        elif slow_seen:
+            note = "not replayed: one slow crash of this kind is replayed per target"
         else:
-            note = "not replayed: the budget's triage reserve ran out" if left <= start_cost else \
-                "not replayed: one slow crash of this kind is replayed per target"
+            note = (f"not replayed: replaying it takes the {session.per_input:g} s per-input limit and a worker start, "
+                    f"more than the {max(0.0, left):.1f} s left of the triage reserve")
         if not reproducible:
             # Not confirmed: flaky, environmental (a worker killed at the deadline, a resource limit
             # hit by load), or no time to replay. Kept with the evidence, reported as a note only.
@@ -264,6 +269,7 @@ def investigate(target: Target, run: TargetRun, where: Where, home: Path) -> lis
         detailed = _detailed(target, [f for f in found if f.reproducible])
         for i, f in enumerate(detailed):
             share = max(0.0, (where.deadline - time.monotonic()) / (len(detailed) - i))
+            share_end = time.monotonic() + share
             name = "harness" if target.kind == "harness" else f.triaged.target
             if f.triaged.kind in ("memory-fault", "abort"):  # the fault class decides severity: gdb first
                 _fault(f, where, home / f"gdb{i}", name, time.monotonic() + min(12.0, share * 0.5))
@@ -273,7 +279,10 @@ def investigate(target: Target, run: TargetRun, where: Where, home: Path) -> lis
                                                                f.triaged.signature), time.monotonic() + share * 0.4)
                 f.minimized, f.data = len(small) < len(f.data) or small != f.data, small
             if time.monotonic() < where.deadline - 1:
-                _base_check(f, where, home / f"base{i}", min(where.deadline, time.monotonic() + max(share * 0.25, 2)),
+                # The last step of this crash's share: it gets what gdb and minimization left of it
+                # (starting a worker on the base version takes seconds on a loaded machine), and
+                # at least 2 s; never past the deadline.
+                _base_check(f, where, home / f"base{i}", min(where.deadline, max(share_end, time.monotonic() + 2)),
                             run.per_input)
     finally:
         session.close()

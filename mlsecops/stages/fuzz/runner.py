@@ -242,6 +242,10 @@ def run_target(target: Target, workroot: Path, policy: FuzzPolicy, deadline: flo
             result.corpus.extend(_new_files(home / "corpus"))
         if not found or (target.kind == "harness" and crash_runs >= MAX_HARNESS_CRASH_RUNS):
             break
+        if target.kind == "harness" and any(c.kind == "hang" for c in found):
+            # Not restarted: the next run most likely hangs again (a whole per-input limit each
+            # time), and confirming this hang needs a replay as long; the time goes to triage.
+            break
     return result
 
 

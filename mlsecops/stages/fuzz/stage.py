@@ -24,17 +24,37 @@ from mlsecops.context import Context
 from mlsecops.findings import Stage, StageError, StageResult, fingerprint
 from mlsecops.stages.fuzz import baseline, corpus, report, reproducers, sandbox, storage, targets
 from mlsecops.stages.fuzz.investigate import Found, Where, investigate
-from mlsecops.stages.fuzz.runner import TargetRun, run_target
+from mlsecops.stages.fuzz.policy import FuzzPolicy
+from mlsecops.stages.fuzz.runner import TargetRun, exec_timeout, run_target
 
 MIN_SLICE = 2.0
 HEAVY_SLICE = 3.5  # importing torch alone takes about 2 s
 CLEANUP = 1.0
+REPLAY_START = 1.5  # what triage allows for starting a replay worker (investigate._group)
+REPLAY_MARGIN = 0.5
 
 
 def triage_reserve(budget: float) -> float:
     """Time kept for triage. A crash is reported only once a replay confirms it, and replaying
-    a hang costs one per-input limit (at least 2 s) plus a worker start: hence at least 4.5 s."""
+    a hang costs one per-input limit (at least 2 s) plus a worker start: hence at least 4.5 s
+    (`split` grows it to fit the per-input limit the slices actually get)."""
     return min(max(4.5, budget * 0.25), 20.0)
+
+
+def split(items: list[targets.Target], budget: float, window_start: float, end: float, lanes: int,
+          policy: FuzzPolicy) -> tuple[float, list[list[targets.Target]], float, list[targets.Target]]:
+    """(fuzz_end, lanes, slice, dropped): the triage reserve is at least one hang replay at the
+    per-input limit the slices get (which grows with the slice), else a hang found while fuzzing
+    could never be confirmed and would only ever be a note. Never more than half the budget."""
+    reserve = triage_reserve(budget)
+    for _ in range(4):
+        fuzz_end = end - reserve
+        lanes_, slice_s, dropped = schedule(items, fuzz_end - window_start, lanes)
+        need = exec_timeout(policy, slice_s) + REPLAY_START + CLEANUP + REPLAY_MARGIN
+        if reserve >= need or reserve >= budget / 2:
+            break
+        reserve = min(need, budget / 2)
+    return fuzz_end, lanes_, slice_s, dropped
 
 
 def plan(items: list[targets.Target], window: float, lanes: int) -> tuple[list[list[targets.Target]], float, list[targets.Target]]:
@@ -93,8 +113,8 @@ def run(changeset: Changeset, context: Context) -> StageResult:
     if not selection.targets:
         context.progress("fuzz: no changed model file or harness to fuzz")
         return result
-    fuzz_end = end - triage_reserve(budget)
-    lanes, slice_s, dropped = schedule(selection.targets, fuzz_end - time.monotonic(), context.jobs or os.cpu_count() or 1)
+    fuzz_end, lanes, slice_s, dropped = split(selection.targets, budget, time.monotonic(), end,
+                                              context.jobs or os.cpu_count() or 1, policy)
     for t in dropped:
         context.progress(f"fuzz: {t.key}: not fuzzed, the budget is too small for this many (or this slow) targets")
     kept = [t for lane in lanes for t in lane]

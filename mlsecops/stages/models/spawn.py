@@ -63,8 +63,9 @@ class WorkerStarter:
     or ptrace it.
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, command: list[str] | None = None) -> None:
         self.workdir = workdir
+        self.command = command or [sys.executable, "-m", "mlsecops.stages.models.worker"]
         self.started = 0
         self.ready: list[WorkerProcess] = []
         self.was_dumpable: bool | None = None
@@ -83,7 +84,7 @@ class WorkerStarter:
         home = self.workdir / f"worker-{self.started}"
         home.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlsecops.stages.models.worker"],
+            self.command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

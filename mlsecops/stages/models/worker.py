@@ -2,8 +2,9 @@
 
 Started by spawn.py with a scrubbed environment and its own temp folder, often
 before the gate knows there is anything to scan: it imports what scanning needs
-while it waits, and applies each task's memory and file-size limits before it
-opens the file. Results go back on a private copy of the original stdout; the real
+while it waits, then says READY (the gate hands it a file, and starts that
+file's deadline, only then), and applies each task's memory and file-size
+limits before it opens the file. Results go back on a private copy of the original stdout; the real
 stdout and stderr are pointed at /dev/null so nothing an engine prints can
 corrupt the protocol. Only JSON crosses the boundary: a compromised worker
 cannot make the parent unpickle anything.
@@ -29,6 +30,8 @@ WARM_MODULES = (
     "modelscan.settings",
     "modelscan.reports",
 )
+# The first line a worker sends, once warm: the pool starts a file's deadline only after it.
+READY = b'{"ready": true}\n'
 
 
 def main() -> int:
@@ -40,6 +43,7 @@ def main() -> int:
     from mlsecops.stages.models.scanfile import FileResult, Task, from_line, scan_file, to_line
 
     warm()
+    proto.write(READY)
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
@@ -69,16 +73,35 @@ def main() -> int:
 
 
 def warm() -> None:
-    """Import the analyzers and engines, and build the allowlist, ahead of the first task.
+    """Import the analyzers and engines, build the allowlist, and scan one small pickle of our
+    own, ahead of the first task: the first file's deadline then pays for its own scan, not for
+    first-call set-up (the allowlist's patterns, fickling's and modelscan's first analysis).
     An engine that fails to import is left for the scan to report."""
     for name in WARM_MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001, S112 - the scan that needs it reports the failure
             continue
-    from mlsecops.stages.models.allowlist import load_lists
+    try:
+        _scan_own_pickle()
+    except Exception:  # noqa: BLE001, S110 - only a warm-up: the real scans report their own failures
+        pass
 
-    load_lists()
+
+def _scan_own_pickle() -> None:
+    import collections
+    import pickle
+    import tempfile
+    from pathlib import Path
+
+    from mlsecops.stages.models.policy import ModelLimits
+    from mlsecops.stages.models.scanfile import Task, scan_file
+
+    data = pickle.dumps(collections.OrderedDict(w=[1, 2.0], b=b"x"), protocol=4)  # written here, never loaded
+    with tempfile.TemporaryDirectory(prefix="warm-") as tmp:
+        path = Path(tmp) / "warm.pkl"
+        path.write_bytes(data)
+        scan_file(Task(source=str(path), path="warm.pkl", size=len(data), limits=ModelLimits(), tmpdir=tmp))
 
 
 def apply_limits(memory_mb: int, file_mb: int) -> None:
