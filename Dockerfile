@@ -58,7 +58,7 @@ RUN set -eu; \
     find "$site" -depth -type d \( -name tests -o -name __pycache__ \) -not -path '*/numpy/_core/tests' -exec rm -rf {} +; \
     find "$site"/numpy/_core/tests -type f ! -name _natype.py -delete 2>/dev/null || true; \
     rm -rf "$site"/onnx/backend/test "$site"/onnxruntime/transformers "$site"/onnxruntime/quantization \
-           "$site"/numpy/_core/include "$site"/numpy/f2py "$site"/atheris/mock_libfuzzer \
+           "$site"/numpy/_core/include "$site"/atheris/mock_libfuzzer \
            "$site"/atheris/*_test.py "$site"/atheris/core_without_libfuzzer.*.so \
            "$site"/libclang_rt.fuzzer_no_main.a "$site"/*san*_with_fuzzer.so \
            "$site"/setuptools "$site"/setuptools-*.dist-info "$site"/pkg_resources "$site"/_distutils_hack \
