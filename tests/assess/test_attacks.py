@@ -1,0 +1,62 @@
+"""Red team of the assess stage: a pull request that games the verdict, or reads data through a model file.
+
+Each test is an attack that got through (or crashed the stage) before its fix; docs/assess.md
+says what the gate still cannot claim.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fairlearn")
+pytest.importorskip("onnxruntime")
+
+from mlsecops.context import Context  # noqa: E402
+from mlsecops.findings import Stage  # noqa: E402
+from mlsecops.pipeline import scan  # noqa: E402
+from mlsecops.policy.loader import load_policy_text  # noqa: E402
+from mlsecops.stages.assess import formats, sandboxed  # noqa: E402
+from mlsecops.stages.assess.fixtures import FAIR, FAIR_RETRAINED, POLICY, UNFAIR, WEAK  # noqa: E402
+from mlsecops.stages.assess.job import Job, ModelInput, ModelResult, Results  # noqa: E402
+from mlsecops.stages.fuzz.spec import JailStatus  # noqa: E402
+from tests.assess import attacks  # noqa: E402
+from tests.assess.helpers import DATA, by_rule, credit_repo, model  # noqa: E402
+from tests.conftest import git, make_repo, scan_json, write  # noqa: E402
+
+
+def assess_scan(tmp_path: Path, repo: Path, base: str, *extra: str) -> tuple[int, dict]:
+    return scan_json(tmp_path, repo, "--base", base, "--stages", "assess", *extra)
+
+
+def _context(repo: Path, base: str, cache: Path | None, policy: str = POLICY) -> Context:
+    return Context(root=repo, base=base, workdir=repo.parent / "work", policy=load_policy_text(policy, "p.yml"),
+                   stages=[Stage.assess], cache_dir=cache, today=date(2026, 1, 1))
+
+
+# --- reading data through the model file ---------------------------------------------------------
+
+def test_an_onnx_model_reading_the_evaluation_labels_through_external_data_is_refused(tmp_path: Path) -> None:
+    """The model reads data.csv (beside it in the sandbox) as a tensor and outputs its labels: accuracy 1.0."""
+    repo = tmp_path / "repo"
+    cheat = attacks.label_reader(len(DATA.csv().encode()))
+    base, _ = credit_repo(repo, {"models/credit.onnx": cheat})
+    code, report = assess_scan(tmp_path, repo, base)
+    assert code == 2, report["details"]["assess"]
+    [err] = report["errors"]
+    assert err["message"].startswith("MLS405") and "external data" in err["message"] and "'data.csv'" in err["message"]
+    assert report["details"]["assess"]["models"][0]["status"] == "not assessed"
+
+
+@pytest.mark.parametrize("location", ["data.csv", "../../etc/hostname", "/proc/self/environ", "weights.bin"])
+def test_every_onnx_external_data_reference_is_refused_before_anything_runs(tmp_path: Path, location: str) -> None:
+    path = tmp_path / "m.onnx"
+    path.write_bytes(attacks.label_reader(16, location))
+    with pytest.raises(formats.Refused, match="external data"):
+        formats.model_format(path, "m.onnx")
+
+
