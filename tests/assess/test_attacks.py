@@ -60,3 +60,45 @@ def test_every_onnx_external_data_reference_is_refused_before_anything_runs(tmp_
         formats.model_format(path, "m.onnx")
 
 
+
+# --- skops ---------------------------------------------------------------------------------------
+
+def test_a_skops_tree_pointing_outside_its_nodes_is_refused_before_predict(tmp_path: Path) -> None:
+    """scikit-learn indexes a Tree's nodes unchecked (a SIGSEGV, or reads of other memory): checked first.
+    The worker runs in a child process here, so the crash it was before cannot take pytest with it."""
+    from tests.assess.test_worker import entry
+
+    (tmp_path / "eval.csv").write_text(DATA.csv())
+    for i, (child, feature) in enumerate(((10**9, None), (None, 10**6), (0, None))):
+        path = attacks.crafted_tree_skops(tmp_path / f"tree{i}.skops", child=child, feature=feature)
+        job = Job(data=str(tmp_path / "eval.csv"), data_format="csv", entry=entry(),
+                  models=[ModelInput(role="head", file=str(path), format="skops")],
+                  out=str(tmp_path / f"results{i}.json"), inflight=str(tmp_path / f"inflight{i}.txt"), max_rows=10_000)
+        (tmp_path / f"job{i}.json").write_text(job.model_dump_json())
+        proc = subprocess.run([sys.executable, "-m", "mlsecops.stages.assess.worker", str(tmp_path / f"job{i}.json")],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, (child, feature, proc.returncode, proc.stderr[-500:])
+        [r] = Results.model_validate_json((tmp_path / f"results{i}.json").read_text()).results
+        assert "decision tree" in r.error and not r.metrics, r.error
+
+
+@pytest.mark.parametrize("kind", ["tree", "forest", "boosting", "hist-boosting"])
+def test_the_tree_check_passes_what_scikit_learn_builds(kind: str) -> None:
+    import pandas as pd
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mlsecops.stages.assess import treecheck
+
+    X = pd.DataFrame(DATA.X, columns=["income", "age", "debt"])  # noqa: N806
+    X["band"] = pd.Categorical((DATA.X[:, 0] // 20).astype(int).astype(str))
+    estimator = {"tree": DecisionTreeClassifier(max_depth=6), "forest": RandomForestClassifier(n_estimators=4),
+                 "boosting": GradientBoostingClassifier(n_estimators=5),
+                 "hist-boosting": HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype")}[kind]
+    if kind == "hist-boosting":
+        model = estimator.fit(X, DATA.y)
+    else:
+        model = make_pipeline(StandardScaler(), estimator).fit(X.drop(columns="band"), DATA.y)
+    assert treecheck.check(model) >= 1
