@@ -221,6 +221,11 @@ def _fairness(name: str, d: Decided, sensitive: pd.DataFrame) -> float:
 
     func = getattr(fm, name)
     groups = _group_keys(sensitive)
+    if groups.nunique() < 2:
+        # fairlearn answers 0 (no disparity) for one group: a constant column would pass any bound
+        raise MetricError(f"compares groups, and the sensitive column{'s' if sensitive.shape[1] > 1 else ''} "
+                          f"{', '.join(map(str, sensitive.columns))} hold{'' if sensitive.shape[1] > 1 else 's'} "
+                          f"one group only ({str(groups.iloc[0])[:60]!r})")
     if d.task == "regression":
         return float(func(d.y, d.pred, sensitive_features=groups))
     if name in ("roc_auc_score_group_min", "log_loss_group_max"):
