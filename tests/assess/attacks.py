@@ -170,3 +170,32 @@ def slow_onnx(trips: int = 10**12) -> bytes:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model.SerializeToString()
+
+
+def two_faced(label_kind: tuple[tuple[float, ...], float], score_kind: tuple[tuple[float, ...], float]) -> bytes:
+    """A classifier whose label output is one model and whose class-score output is another."""
+    import onnx
+
+    def graph(kind: tuple[tuple[float, ...], float], prefix: str) -> onnx.GraphProto:
+        model = onnx.load_from_string(DATA.model(*kind))
+        g = model.graph
+        rename = {n: f"{prefix}{n}" for node in g.node for n in node.output}
+        rename.update({i.name: f"{prefix}{i.name}" for i in g.initializer})
+        for node in g.node:
+            node.input[:] = [rename.get(n, n) for n in node.input]
+            node.output[:] = [rename.get(n, n) for n in node.output]
+        for init in g.initializer:
+            init.name = rename[init.name]
+        return g
+
+    from onnx import helper
+
+    a, b = graph(label_kind, "a_"), graph(score_kind, "b_")
+    merged = helper.make_graph(
+        [*a.node, *b.node], "two-faced", list(a.input),
+        [helper.make_tensor_value_info("a_label", onnx.TensorProto.INT64, [None]),
+         helper.make_tensor_value_info("b_probabilities", onnx.TensorProto.FLOAT, [None, 2])],
+        [*a.initializer, *b.initializer])
+    model = helper.make_model(merged, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()

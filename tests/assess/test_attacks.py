@@ -117,6 +117,26 @@ def test_a_data_change_hidden_by_the_policys_ignore_globs_is_still_assessed(tmp_
     assert entry["status"] == "assessed", entry
 
 
+# --- which output decides -------------------------------------------------------------------------
+
+def test_a_model_whose_labels_and_scores_are_two_different_models_is_not_judged_on_one_of_them(tmp_path: Path) -> None:
+    """Labels from the fair model, class scores from the unfair one: a service thresholding the scores is unfair."""
+    repo = tmp_path / "repo"
+    base, _ = credit_repo(repo, {"models/credit.onnx": attacks.two_faced(FAIR, UNFAIR)})
+    code, report = assess_scan(tmp_path, repo, base)
+    assert code == 2
+    [err] = report["errors"]
+    assert "decide differently on" in err["message"] and "`decision`" in err["message"]
+    for decision, rules in (("scores", ["MLS403"]), ("labels", [])):
+        repo = tmp_path / decision
+        policy = POLICY.replace("      target: approved\n", f"      target: approved\n      decision: {decision}\n")
+        base, _ = credit_repo(repo, {"models/credit.onnx": attacks.two_faced(FAIR, UNFAIR)}, policy=policy)
+        code, report = assess_scan(tmp_path, repo, base)
+        assert [f["rule_id"] for f in report["findings"]] == rules and not report["errors"], report
+        notes = report["details"]["assess"]["models"][0]["notes"]
+        assert any(f"judged: the {decision}" in n for n in notes), notes
+
+
 # --- the base model made unassessable, so max_drop would be skipped ------------------------------
 
 def test_data_the_base_model_cannot_read_does_not_skip_max_drop(tmp_path: Path) -> None:

@@ -78,6 +78,14 @@ def _assess(model: ModelInput, data: table.Table, task: catalog.Task, result: Mo
     runner = runners.load(Path(model.file), model.format, w.job.entry_trusted)
     w.mark(f"{model.role}:predict")
     d = measure.decide(runner.predict(data.X), data.y, entry, task)
+    if d.disagree and entry.decision == "auto":
+        raise runners.ModelError(
+            f"the model's label output and its class scores decide differently on {d.disagree} of {len(d.y)} rows, "
+            "so the gate cannot tell which decision this assessment is about; set the entry's `decision` to `labels` "
+            "or `scores` (the output your service acts on)")
+    if d.disagree:
+        result.notes.append(f"the label output and the class scores decide differently on {d.disagree} of "
+                            f"{len(d.y)} rows; judged: the {entry.decision} (the policy's `decision`)")
     result.classes = [str(c) for c in d.classes][:100]
     result.nonfinite_rows = d.nonfinite_rows
     for name in entry.metrics:  # under scikit-learn's scorer name: the cache key does not tell the two spellings apart
