@@ -4,8 +4,12 @@ For every metric: the head value against `min`/`max` (MLS401, or MLS403 for a
 fairness metric) and, when the base commit's model was assessed, the move in
 the metric's bad direction against `max_drop` (MLS402). A bound that cannot be
 checked because the metric could not be computed is a stage error (MLS405),
-never a pass. When there is no base model, `max_drop` is skipped and the
-report says why. Robustness values are judged against their bounds (MLS404).
+never a pass. When there is no base model (a new model, no base commit, a base
+version that is not a safe format), `max_drop` is skipped and the report says
+why; when there is one but it could not be assessed on this data (a crash,
+the budget, data it cannot take: all things a pull request can cause),
+a declared `max_drop` is MLS405. The same judging runs once per version of
+the data (`Verdicts.data`, with a fingerprint tag for the base commit's). Robustness values are judged against their bounds (MLS404).
 The per-group table (fairlearn's MetricFrame) goes into the evidence of every
 fairness finding and into the report.
 """
@@ -43,10 +47,12 @@ def group_lines(groups: list[GroupRow], columns: list[str], label: str = "") -> 
 
 
 class Verdicts:
-    """What one entry produced: findings, errors, and its row of the stage's report."""
+    """What one entry produced on one version of its data: findings and errors."""
 
-    def __init__(self, entry: ModelEntry) -> None:
+    def __init__(self, entry: ModelEntry, data: str | None = None, tag: str = "") -> None:
         self.entry = entry
+        self.data = data or entry.data
+        self.tag = tag
         self.findings: list[Finding] = []
         self.errors: list[StageError] = []
 
@@ -54,16 +60,22 @@ class Verdicts:
                 props: dict[str, Any] | None = None) -> None:
         self.findings.append(Finding(
             rule_id=rule, stage=Stage.assess, severity=Severity(severity), path=self.entry.path, line=None,
-            message=message, evidence=evidence or [], fingerprint=fingerprint(rule, self.entry.path, key),
-            fix=fix, properties={"data": self.entry.data, **(props or {})},
+            message=message, evidence=evidence or [], fingerprint=fingerprint(rule, self.entry.path, key + self.tag),
+            fix=fix, properties={"data": self.entry.data, **({"data_version": "base"} if self.tag else {}),
+                                 **(props or {})},
         ))
 
     def error(self, message: str) -> None:
         self.errors.append(StageError(stage=Stage.assess, path=self.entry.path, message=f"MLS405 {message}"))
 
 
-def judge_metrics(v: Verdicts, head: ModelResult, base: ModelResult | None, base_note: str) -> list[dict[str, Any]]:
+def judge_metrics(v: Verdicts, head: ModelResult, base: ModelResult | None, base_note: str,
+                  base_failed: str = "") -> list[dict[str, Any]]:
+    """`base_failed`: why a base model that exists could not be assessed (then `max_drop` is MLS405)."""
     entry = v.entry
+    if base_failed and any(b.max_drop is not None for b in entry.metrics.values()):
+        v.error(f"max_drop cannot be checked on {v.data}: the base commit's model could not be assessed on it "
+                f"({base_failed})")
     rows: list[dict[str, Any]] = []
     evidence = group_lines(head.groups, head.group_columns)
     if base is not None and base.groups:
@@ -71,16 +83,16 @@ def judge_metrics(v: Verdicts, head: ModelResult, base: ModelResult | None, base
     for name, b in entry.metrics.items():
         info = catalog.info(name)
         assert info is not None  # checked when the policy was loaded
-        h = head.metrics.get(name)
-        bv = base.metrics.get(name) if base is not None else None
+        h = head.metrics.get(catalog.canonical(name))
+        bv = base.metrics.get(catalog.canonical(name)) if base is not None else None
         change = None if h is None or bv is None else h - bv
         row = {"metric": name, "fairness": info.fairness, "direction": info.direction, "head": h, "base": bv,
                "change": change, "bound": bound_text(b), "ok": True}
         rows.append(row)
         if h is None:
-            why = head.metric_errors.get(name, "no value")
+            why = head.metric_errors.get(catalog.canonical(name), "no value")
             row["ok"] = False
-            v.error(f"{name} could not be computed on {entry.data}: {why}")
+            v.error(f"{name} could not be computed on {v.data}: {why}")
             continue
         props = {"metric": name, "head": h, "base": bv, "change": change, "bound": bound_text(b)}
         rule = "MLS403" if info.fairness else "MLS401"
@@ -91,21 +103,28 @@ def judge_metrics(v: Verdicts, head: ModelResult, base: ModelResult | None, base
                "reviewed policy change.")
         if b.min is not None and h < b.min - EPS:
             row["ok"] = False
-            v.finding(rule, b.severity, f"{name}|min", f"{name} is {fmt(h)} on {entry.data}, below the policy's min "
+            v.finding(rule, b.severity, f"{name}|min", f"{name} is {fmt(h)} on {v.data}, below the policy's min "
                       f"{fmt(b.min)}{base_txt}", fix, ev, props)
         if b.max is not None and h > b.max + EPS:
             row["ok"] = False
-            v.finding(rule, b.severity, f"{name}|max", f"{name} is {fmt(h)} on {entry.data}, above the policy's max "
+            v.finding(rule, b.severity, f"{name}|max", f"{name} is {fmt(h)} on {v.data}, above the policy's max "
                       f"{fmt(b.max)}{base_txt}", fix, ev, props)
         if b.max_drop is not None:
+            if bv is None and base is not None:
+                why = base.metric_errors.get(catalog.canonical(name), "no value")
+                row["ok"] = False
+                v.error(f"max_drop for {name} cannot be checked on {v.data}: the base commit's model gives no value ({why})")
+                continue
             if bv is None:
-                row["note"] = f"max_drop not checked: {base_note or 'the base model has no value'}"
+                row["note"] = f"max_drop not checked: {base_failed or base_note or 'there is no base model'}"
+                if base_failed:
+                    row["ok"] = False
                 continue
             worse = (bv - h) if info.direction == "higher" else (h - bv)
             if worse > b.max_drop + EPS:
                 row["ok"] = False
                 v.finding("MLS402", b.severity, f"{name}|drop",
-                          f"{name} went from {fmt(bv)} (base model) to {fmt(h)} on {entry.data}: worse by {fmt(worse)}, "
+                          f"{name} went from {fmt(bv)} (base model) to {fmt(h)} on {v.data}: worse by {fmt(worse)}, "
                           f"more than the policy's max_drop {fmt(b.max_drop)}",
                           "Compare the two models' training runs; if the drop is intended, change the bound in a "
                           "reviewed policy change.", ev, props)
@@ -122,18 +141,18 @@ def judge_robustness(v: Verdicts, head: ModelResult) -> list[dict[str, Any]]:
         rows.append(row)
         if check.error:
             row["ok"] = False
-            v.error(f"robustness check {check.name} could not run on {v.entry.data}: {check.error}")
+            v.error(f"robustness check {check.name} could not run on {v.data}: {check.error}")
             continue
         if bound is None or check.value is None or check.value <= bound + EPS:
             continue
         row["ok"] = False
-        v.finding("MLS404", severity, check.name, f"{check.name}: {what} {fmt(check.value)} on {v.entry.data}, above "
+        v.finding("MLS404", severity, check.name, f"{check.name}: {what} {fmt(check.value)} on {v.data}, above "
                   f"the policy's bound {fmt(bound)}", _ROBUST_FIX[check.name], [plain(n, 300) for n in check.notes[:8]],
                   {"check": check.name, "value": check.value, "bound": bound})
     if head.nonfinite_rows:
         v.finding("MLS404", rob.edge_values.severity if rob.edge_values else "high", "nonfinite",
                   f"the model returned NaN or infinite scores for {head.nonfinite_rows} of {head.rows} rows of "
-                  f"{v.entry.data} (ordinary evaluation inputs)", _ROBUST_FIX["edge_values"], [],
+                  f"{v.data} (ordinary evaluation inputs)", _ROBUST_FIX["edge_values"], [],
                   {"check": "nonfinite_outputs", "value": head.nonfinite_rows})
     return rows
 
@@ -153,7 +172,7 @@ def _bound_of(entry: ModelEntry, check: Check) -> tuple[float | None, str, str]:
 def edge_crash(v: Verdicts, kind: str, how: str) -> None:
     severity = v.entry.robustness.edge_values.severity if v.entry.robustness.edge_values else "high"
     v.finding("MLS404", severity, f"edge-crash|{kind}",
-              f"the model's runtime crashed on {v.entry.data} rows with {kind} in the numeric features ({how})",
+              f"the model's runtime crashed on {v.data} rows with {kind} in the numeric features ({how})",
               _ROBUST_FIX["edge_values"], [], {"check": "edge_values", "kind": kind})
 
 

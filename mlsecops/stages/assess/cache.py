@@ -2,9 +2,12 @@
 
 A model's result depends on its bytes, the evaluation data's bytes, what the
 policy asks to compute (metrics, columns, robustness settings: not the bounds,
-which are judged in the gate), how much (`scope`) and the versions of every
-library that computes it. Git blob ids are the content ids where known, so a
-pull request's head result is the next pull request's base result for free.
+which are judged in the gate), how much (`scope`), the row limit the data was
+held to (`max_rows`) and the versions of every library that computes it. The
+content ids are SHA-256 digests of the very bytes the sandbox was given (see
+`sources`), never a name or a git blob id that the checked-out file may not
+match. A full result also answers for the metrics-only scope, so a pull
+request's head result is the next pull request's base result for free.
 Only results without an error are kept.
 """
 
@@ -37,9 +40,10 @@ def salt() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def key(model_id: str, fmt: str, data_id: str, entry: ModelEntry, scope: Scope, trusted: list[str]) -> str:
+def key(model_id: str, fmt: str, data_id: str, entry: ModelEntry, scope: Scope, trusted: list[str],
+        max_rows: int) -> str:
     view = {"model": model_id, "format": fmt, "data": data_id, "scope": scope, "entry": entry.compute_view(),
-            "trusted": sorted(trusted)}
+            "trusted": sorted(trusted), "max_rows": max_rows}
     return hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
 
 

@@ -6,6 +6,12 @@ never handed to a loader. The formats that run without executing code from the
 file are then told apart: ONNX (protobuf), skops (a zip holding `schema.json`),
 XGBoost JSON or UBJSON (an object whose first key is `learner`) and LightGBM's
 text format (`tree` then `version=`). Anything else is unsupported.
+
+An ONNX model whose tensors keep their data in external files is refused too,
+wherever the location points: onnxruntime reads those files when the session
+is created, and in the sandbox the file beside the model is the evaluation data
+itself (a model that reads `data.csv` as a tensor can output its labels). The
+stage runs the model file alone, so nothing outside it is ever part of a model.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from mlsecops.formats import ziparchive
+from mlsecops.formats import protobuf, ziparchive
 from mlsecops.formats.detect import detect
 from mlsecops.formats.kinds import PICKLE_BEARING, Format
 from mlsecops.formats.safe_open import open_regular
+from mlsecops.stages.models.analyzers.onnx_files import external_refs
 
 ModelFormat = Literal["onnx", "skops", "xgboost-json", "xgboost-ubj", "lightgbm-text"]
 SAFE: tuple[ModelFormat, ...] = ("onnx", "skops", "xgboost-json", "xgboost-ubj", "lightgbm-text")
@@ -38,6 +45,7 @@ def model_format(path: Path, name: str) -> ModelFormat:
             raise Refused(f"is a pickle-based file ({fmt.value}, detected from its content); the assess stage never "
                           "loads pickles, which can run code")
         if fmt == Format.onnx:
+            _self_contained(fh, st.st_size)
             return "onnx"
         if fmt in (Format.zip, Format.npz) and _is_skops(fh, st.st_size):
             return "skops"
@@ -52,6 +60,20 @@ def model_format(path: Path, name: str) -> ModelFormat:
         return "lightgbm-text"
     what = fmt.value if fmt is not None else "not a model format mlsecops recognises"
     raise Refused(f"cannot be run safely ({what}); supported: ONNX, skops, XGBoost JSON/UBJ, LightGBM text")
+
+
+def _self_contained(fh, size: int) -> None:  # type: ignore[no-untyped-def]
+    """Refuse an ONNX model that names external data (every tensor onnx or a runtime resolves)."""
+    try:
+        refs = external_refs(fh, size)
+    except (protobuf.WireError, protobuf.FieldLimit) as exc:
+        raise Refused(f"is an ONNX model that cannot be read through ({exc})") from None
+    if refs:
+        shown = ", ".join(f"{r.location!r} ({r.where})" for r in refs[:3])
+        raise Refused(f"is an ONNX model whose tensors read external data files: {shown}"
+                      f"{' ...' if len(refs) > 3 else ''}. The assess stage runs the model file alone (in the sandbox "
+                      "the file beside it is the evaluation data); save the weights inside the model "
+                      "(onnx.save_model(model, path, save_as_external_data=False))")
 
 
 def _is_skops(fh, size: int) -> bool:  # type: ignore[no-untyped-def]

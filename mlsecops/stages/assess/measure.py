@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ class Decided:
     scores: np.ndarray | None = None
     pos: Any = None
     nonfinite_rows: int = 0
+    disagree: int = 0
 
     @property
     def binary(self) -> bool:
@@ -77,14 +78,25 @@ def _same_kind(y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return y, pred
 
 
-def predicted(raw: Prediction, entry: ModelEntry) -> tuple[np.ndarray, np.ndarray | None, list[Any] | None, int]:
-    """A classifier's labels, its class scores with the class of each column, and the rows with NaN/Inf scores."""
+class Predicted(NamedTuple):
+    labels: np.ndarray
+    scores: np.ndarray | None
+    classes: list[Any] | None
+    nonfinite: int
+    disagree: int  # rows whose label output is not the class its own scores rank first (ties aside)
+
+
+def predicted(raw: Prediction, entry: ModelEntry) -> Predicted:
+    """A classifier's decisions (its labels, or the argmax of its class scores when it gives no labels or the
+    policy says `decision: scores`), its class scores with the class of each column, the rows with NaN/Inf
+    scores, and the rows where the two outputs disagree."""
     scores = None if raw.scores is None else np.asarray(raw.scores, dtype=np.float64)
     if scores is not None and (scores.ndim == 1 or scores.shape[1] == 1):
         scores = scores.reshape(-1)
         scores = np.column_stack([1.0 - scores, scores])
     nonfinite = 0 if scores is None else int((~np.isfinite(scores)).any(axis=1).sum())
     classes: list[Any] | None = None
+    by_scores: np.ndarray | None = None
     if scores is not None:
         if raw.score_classes is not None:
             classes = list(normalize(np.asarray(raw.score_classes)))
@@ -95,23 +107,32 @@ def predicted(raw: Prediction, entry: ModelEntry) -> tuple[np.ndarray, np.ndarra
         if len(classes) != scores.shape[1]:
             raise ModelError(f"the model gives {scores.shape[1]} class scores but {len(classes)} classes are known "
                              "(set the policy's `classes`)")
-    if raw.labels is not None:
-        pred = normalize(raw.labels)
-        if raw.score_classes is None and entry.classes is not None and pred.dtype.kind == "i" and scores is None:
-            table = normalize(np.asarray(entry.classes))
-            if pred.size and 0 <= pred.min() and pred.max() < len(table):
-                pred = table[pred]
-    elif scores is not None and classes is not None:
         idx = np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1)
-        pred = normalize(np.asarray(classes, dtype=object)[idx])
-    else:
+        by_scores = normalize(np.asarray(classes, dtype=object)[idx])
+    labels = None
+    if raw.labels is not None:
+        labels = normalize(raw.labels)
+        if raw.score_classes is None and entry.classes is not None and labels.dtype.kind == "i" and scores is None:
+            table = normalize(np.asarray(entry.classes))
+            if labels.size and 0 <= labels.min() and labels.max() < len(table):
+                labels = table[labels]
+    if entry.decision == "scores" and by_scores is None:
+        raise ModelError("the policy says `decision: scores`, and the model gives no class scores")
+    pred = labels if labels is not None and entry.decision != "scores" else by_scores
+    if pred is None:
         raise ModelError("the model returned neither labels nor class scores")
-    return pred, scores, classes, nonfinite
+    disagree = 0
+    if labels is not None and by_scores is not None and scores is not None and len(labels) == len(by_scores):
+        a, b = _same_kind(labels, by_scores)
+        top = np.sort(np.nan_to_num(scores, nan=-np.inf), axis=1)
+        tie = np.isclose(top[:, -1], top[:, -2]) if scores.shape[1] > 1 else np.zeros(len(scores), dtype=bool)
+        disagree = int(((a != b) & ~tie).sum())
+    return Predicted(pred, scores, classes, nonfinite, disagree)
 
 
 def labels_like(raw: Prediction, entry: ModelEntry, d: Decided) -> np.ndarray:
     """Predicted labels in the same form as an earlier decision's (for perturbed inputs)."""
-    return _same_kind(d.y, predicted(raw, entry)[0])[1]
+    return _same_kind(d.y, predicted(raw, entry).labels)[1]
 
 
 def decide(raw: Prediction, y_raw: Any, entry: ModelEntry, task: catalog.Task) -> Decided:
@@ -129,7 +150,7 @@ def decide(raw: Prediction, y_raw: Any, entry: ModelEntry, task: catalog.Task) -
         bad = ~np.isfinite(values)
         return Decided(task=task, y=y, pred=np.where(bad, 0.0, values), classes=[], nonfinite_rows=int(bad.sum()))
     y = normalize(y_raw)
-    pred, scores, classes, nonfinite = predicted(raw, entry)
+    pred, scores, classes, nonfinite, disagree = predicted(raw, entry)
     y, pred = _same_kind(y, pred)
     if classes is not None:
         classes = list(_same_kind(y, np.asarray(classes))[1])
@@ -142,7 +163,8 @@ def decide(raw: Prediction, y_raw: Any, entry: ModelEntry, task: catalog.Task) -
     pos = _positive(entry, classes, y)
     if scores is not None:
         scores = np.nan_to_num(scores, nan=0.0, posinf=1.0, neginf=0.0)
-    return Decided(task=task, y=y, pred=pred, classes=classes, scores=scores, pos=pos, nonfinite_rows=nonfinite)
+    return Decided(task=task, y=y, pred=pred, classes=classes, scores=scores, pos=pos, nonfinite_rows=nonfinite,
+                   disagree=disagree)
 
 
 def _positive(entry: ModelEntry, classes: list[Any], y: np.ndarray) -> Any:
@@ -221,6 +243,11 @@ def _fairness(name: str, d: Decided, sensitive: pd.DataFrame) -> float:
 
     func = getattr(fm, name)
     groups = _group_keys(sensitive)
+    if groups.nunique() < 2:
+        # fairlearn answers 0 (no disparity) for one group: a constant column would pass any bound
+        raise MetricError(f"compares groups, and the sensitive column{'s' if sensitive.shape[1] > 1 else ''} "
+                          f"{', '.join(map(str, sensitive.columns))} hold{'' if sensitive.shape[1] > 1 else 's'} "
+                          f"one group only ({str(groups.iloc[0])[:60]!r})")
     if d.task == "regression":
         return float(func(d.y, d.pred, sensitive_features=groups))
     if name in ("roc_auc_score_group_min", "log_loss_group_max"):

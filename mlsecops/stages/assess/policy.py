@@ -102,6 +102,9 @@ class ModelEntry(Strict):
     classes: list[str | int | bool] | None = Field(
         default=None, description="the labels in the order of the model's class scores"
     )
+    decision: Literal["auto", "labels", "scores"] = Field(
+        default="auto", description="which output decides when a classifier gives labels and class scores "
+        "(auto: they must agree)")
     metrics: dict[MetricName, Bound] = Field(default_factory=dict)
     robustness: Robustness = Field(default_factory=Robustness)
 

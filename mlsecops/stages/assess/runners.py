@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlsecops.stages.assess import treecheck
+
 BATCH = 8192
 
 TRUSTED_SKOPS_TYPES = frozenset({
@@ -34,7 +36,9 @@ TRUSTED_SKOPS_TYPES = frozenset({
     "sklearn._loss.link.LogLink",
 })
 """Types skops does not trust by default that scikit-learn's own estimators are built from.
-Each is a data container of scikit-learn, reviewed to construct nothing else."""
+Each is a data container of scikit-learn, reviewed to construct nothing else. The trees' indices
+are not checked by scikit-learn (the reason skops leaves `Tree` off its own list): `treecheck`
+checks them after loading, before anything walks them."""
 
 _ONNX_TYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
@@ -157,6 +161,11 @@ class SkopsRunner(Runner):
                              f"{' ...' if len(refused) > 8 else ''} (review them, then list them in the policy's "
                              "assess.trusted_types)")
         self.model = sio.load(str(path), trusted=list(untrusted))
+        try:
+            treecheck.check(self.model)
+        except treecheck.BadTree as exc:
+            raise ModelError(f"the skops file holds a decision tree whose nodes do not hold together ({exc}); "
+                             "scikit-learn follows them without bounds checks, so the model is not run") from None
         if not hasattr(self.model, "predict"):
             raise ModelError(f"the skops file holds a {type(self.model).__name__}, which has no predict()")
 

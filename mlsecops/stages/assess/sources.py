@@ -4,8 +4,18 @@ Paths are relative to the scanned PATH. In diff mode the head version is the
 changeset's artifact when the file changed, else the blob at the head commit;
 the base version is the blob at the merge base (where the changeset's diff
 starts), found through a rename when the changeset saw one. Without git, or in
-`--all` mode, the head is the work tree. Symlinks are never followed. Every
-file gets a content id for the cache: its git blob id, else a SHA-256.
+`--all` mode, the head is the work tree. Symlinks are never followed.
+
+Every version is copied once into the entry's private folder (outside any
+sandbox), bounded by its size limit, and its content id is the SHA-256 of the
+bytes copied: format detection, the cache key and the sandbox all see those
+bytes. A git blob id is not used as the id, because the checked-out file can
+differ from its blob (`.gitattributes` conversions), and a key must name what
+was evaluated.
+
+Whether an entry changed is asked of git (the path's tree entry at the head and
+at the merge base), not of the changeset, which leaves out files the policy's
+`paths`/`ignore` exclude, symlinks and oversized files.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from mlsecops.changes import git
 from mlsecops.changes.artifact import Changeset
@@ -27,8 +37,8 @@ class SourceError(Exception):
 
 class Source(BaseModel):
     path: str
-    file: Path
-    content_id: str
+    file: Path = Field(description="the private copy")
+    content_id: str = Field(description="sha256: of the copy's bytes")
     size: int
 
 
@@ -36,13 +46,21 @@ def _top_path(changeset: Changeset, rel: str) -> str:
     return f"{changeset.prefix}/{rel}" if changeset.prefix else rel
 
 
-def _sha256(path: Path) -> str:
+def _private(src: Path, dest: Path, rel: str, limit_mb: int) -> Source:
+    """Copy `src` to `dest` (never following a link), at most the size limit, hashing what is copied."""
+    limit = limit_mb * 1024 * 1024
+    dest.parent.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256()
-    fh, _ = open_regular(path)
-    with fh:
+    size = 0
+    fh, _ = open_regular(src)
+    with fh, dest.open("wb") as out:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
+            size += len(chunk)
+            if size > limit:
+                raise SourceError(f"{rel} is larger than the policy's limit ({limit_mb} MiB)")
             h.update(chunk)
-    return "sha256:" + h.hexdigest()
+            out.write(chunk)
+    return Source(path=rel, file=dest, content_id="sha256:" + h.hexdigest(), size=size)
 
 
 def _tree_entry(root: Path, rev: str, top_path: str) -> tuple[str, str] | None:
@@ -55,7 +73,7 @@ def _tree_entry(root: Path, rev: str, top_path: str) -> tuple[str, str] | None:
     return meta[0], meta[2]
 
 
-def _from_git(changeset: Changeset, rev: str, rel: str, workdir: Path, limit_mb: int, what: str) -> Source | None:
+def _from_git(changeset: Changeset, rev: str, rel: str, dest: Path, limit_mb: int, what: str) -> Source | None:
     assert changeset.git_root is not None
     entry = _tree_entry(changeset.git_root, rev, _top_path(changeset, rel))
     if entry is None:
@@ -68,22 +86,23 @@ def _from_git(changeset: Changeset, rev: str, rel: str, workdir: Path, limit_mb:
     size = int(git.run(changeset.git_root, "cat-file", "-s", blob).decode().strip())
     if size > limit_mb * 1024 * 1024:
         raise SourceError(f"{rel} is larger than the policy's limit ({limit_mb} MiB)")
-    dest = workdir / "blobs" / blob
-    if not dest.exists():
-        git.cat_blob_to(changeset.git_root, blob, dest)
-    return Source(path=rel, file=dest, content_id=blob, size=size)
+    raw = dest.parent / "blobs" / blob
+    if not raw.exists():
+        git.cat_blob_to(changeset.git_root, blob, raw)
+    return _private(raw, dest, rel, limit_mb)
 
 
-def head(changeset: Changeset, rel: str, workdir: Path, limit_mb: int) -> Source:
+def head(changeset: Changeset, rel: str, dest: Path, limit_mb: int) -> Source:
+    """The version of `rel` this change proposes, copied to `dest`."""
     art = changeset.find(rel)
     if art is not None:
         if art.size > limit_mb * 1024 * 1024:
             raise SourceError(f"{rel} is larger than the policy's limit ({limit_mb} MiB)")
-        return Source(path=rel, file=art.source, content_id=art.blob or _sha256(art.source), size=art.size)
+        return _private(art.source, dest, rel, limit_mb)
     if changeset.mode == "diff" and changeset.git_root is not None and changeset.head:
         if rel in changeset.deleted:
             raise SourceError(f"{rel} is deleted by this change")
-        found = _from_git(changeset, changeset.head, rel, workdir, limit_mb, "head")
+        found = _from_git(changeset, changeset.head, rel, dest, limit_mb, "head")
         if found is None:
             raise SourceError(f"{rel} does not exist at the head commit")
         return found
@@ -92,15 +111,13 @@ def head(changeset: Changeset, rel: str, workdir: Path, limit_mb: int) -> Source
         if parent.is_symlink():
             raise SourceError(f"{rel}: {parent.relative_to(changeset.root)} is a symlink (not followed)")
     try:
-        fh, st = open_regular(path)
-        fh.close()
+        return _private(path, dest, rel, limit_mb)
     except FileNotFoundError:
         raise SourceError(f"{rel} does not exist") from None
+    except SourceError:
+        raise
     except OSError as exc:
         raise SourceError(f"{rel} cannot be read: {exc.strerror or exc}") from None
-    if st.st_size > limit_mb * 1024 * 1024:
-        raise SourceError(f"{rel} is larger than the policy's limit ({limit_mb} MiB)")
-    return Source(path=rel, file=path, content_id=_sha256(path), size=st.st_size)
 
 
 def base_commit(changeset: Changeset) -> tuple[str | None, str]:
@@ -117,28 +134,51 @@ def base_commit(changeset: Changeset) -> tuple[str | None, str]:
     return changeset.base, ""
 
 
-def base(changeset: Changeset, rel: str, workdir: Path, limit_mb: int) -> tuple[Source | None, str]:
-    """The base commit's version of `rel`, or None and why there is none."""
+def base_version(changeset: Changeset, rel: str, dest: Path, limit_mb: int) -> Source | None:
+    """The base commit's version of `rel` (through a rename the changeset saw), or None when there is none
+    (no base commit, or the file is new). Raise SourceError (or GitError) when it is there but cannot be had."""
+    commit, _ = base_commit(changeset)
+    if commit is None:
+        return None
+    art = changeset.find(rel)
+    old = art.old_path if art is not None and art.old_path else rel
+    found = _from_git(changeset, commit, old, dest, limit_mb, "base")
+    return found.model_copy(update={"path": rel}) if found is not None else None
+
+
+def base(changeset: Changeset, rel: str, dest: Path, limit_mb: int) -> tuple[Source | None, str]:
+    """The base commit's version of a model, or None and why there is none."""
     commit, why = base_commit(changeset)
     if commit is None:
         return None, why
-    art = changeset.find(rel)
-    old = art.old_path if art is not None and art.old_path else rel
     try:
-        found = _from_git(changeset, commit, old, workdir, limit_mb, "base")
+        found = base_version(changeset, rel, dest, limit_mb)
     except (SourceError, git.GitError) as exc:
         return None, f"the base version cannot be read: {exc}"
     if found is None:
         return None, "the model is new in this change (not in the base commit)"
-    return found.model_copy(update={"path": rel}), ""
+    return found, ""
 
 
 def changed(changeset: Changeset, rel: str) -> bool:
-    return changeset.find(rel) is not None or rel in changeset.deleted
+    """Whether this change touches `rel`: git's answer when the merge base is known, whatever the policy's
+    `paths`/`ignore` let the changeset see. When it cannot be told, the answer is yes (the entry is assessed)."""
+    if changeset.find(rel) is not None or rel in changeset.deleted or any(s.path == rel for s in changeset.skipped):
+        return True
+    if changeset.git_root is None or not changeset.head:
+        return False
+    commit, _ = base_commit(changeset)
+    if commit is None:
+        return True
+    top = _top_path(changeset, rel)
+    try:
+        return _tree_entry(changeset.git_root, changeset.head, top) != _tree_entry(changeset.git_root, commit, top)
+    except git.GitError:
+        return True
 
 
 def copy_into(src: Path, dest: Path) -> Path:
-    """A private copy for the sandbox (never a link: the sandbox may write its own folder)."""
+    """A copy for one sandboxed job (never a link: the sandbox may write its own folder)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fh, _ = open_regular(src)
     with fh, dest.open("wb") as out:

@@ -78,13 +78,21 @@ def _assess(model: ModelInput, data: table.Table, task: catalog.Task, result: Mo
     runner = runners.load(Path(model.file), model.format, w.job.entry_trusted)
     w.mark(f"{model.role}:predict")
     d = measure.decide(runner.predict(data.X), data.y, entry, task)
+    if d.disagree and entry.decision == "auto":
+        raise runners.ModelError(
+            f"the model's label output and its class scores decide differently on {d.disagree} of {len(d.y)} rows, "
+            "so the gate cannot tell which decision this assessment is about; set the entry's `decision` to `labels` "
+            "or `scores` (the output your service acts on)")
+    if d.disagree:
+        result.notes.append(f"the label output and the class scores decide differently on {d.disagree} of "
+                            f"{len(d.y)} rows; judged: the {entry.decision} (the policy's `decision`)")
     result.classes = [str(c) for c in d.classes][:100]
     result.nonfinite_rows = d.nonfinite_rows
-    for name in entry.metrics:
+    for name in entry.metrics:  # under scikit-learn's scorer name: the cache key does not tell the two spellings apart
         try:
-            result.metrics[name] = measure.metric(name, d, data.sensitive)
+            result.metrics[catalog.canonical(name)] = measure.metric(name, d, data.sensitive)
         except (measure.MetricError, ValueError, ZeroDivisionError) as exc:
-            result.metric_errors[name] = str(exc)[:300]
+            result.metric_errors[catalog.canonical(name)] = str(exc)[:300]
     if entry.sensitive:
         result.group_columns = list(entry.sensitive)
         result.groups, result.groups_truncated = measure.group_table(d, data.sensitive)
@@ -95,8 +103,8 @@ def _assess(model: ModelInput, data: table.Table, task: catalog.Task, result: Mo
     if rob.gaussian_noise is not None:
         w.mark(f"{model.role}:gaussian_noise")
         cfg = rob.gaussian_noise
-        clean = result.metrics.get(cfg.metric)
-        if clean is None and cfg.metric not in result.metric_errors:
+        clean = result.metrics.get(catalog.canonical(cfg.metric))
+        if clean is None and catalog.canonical(cfg.metric) not in result.metric_errors:
             clean = measure.metric(cfg.metric, d, data.sensitive)
         result.robustness.append(robustness.gaussian_noise(cfg, runner, data.X, data.y, entry, task, clean, data.sensitive))
         w.save()
