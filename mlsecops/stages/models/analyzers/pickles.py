@@ -62,9 +62,9 @@ def judge_walk(state: ScanState, walk: WalkResult, member: str | None) -> bool:
         if raw != shown:
             message += f" (written as {raw})"
         state.observe(_RULE[j.verdict], sev, message[0].upper() + message[1:], member, f"global:{shown}",
-                      evidence=[f"{shown} via {where}"],
+                      evidence=[f"{shown} via {where}"] + ([f"resolves to {j.target.replace(':', '.')}"] if j.target else []),
                       fix="Do not load this file; re-create the model from trusted code and save it as safetensors."
-                      if j.verdict == "deny" else None)
+                      if j.verdict == "deny" else j.fix)
     for issue in walk.issues:
         _issue(state, issue, member, walk, dangerous_before_break)
     for nested in walk.nested:
