@@ -165,9 +165,8 @@ def is_stdlib(module: str) -> bool:
 @dataclass
 class Analysis:
     sinks: Sinks
-    memo: dict[tuple[int, int, bool], str | None] = field(default_factory=dict)
-    active: set[tuple[int, int, bool]] = field(default_factory=set)
-    cut: bool = False
+    memo: dict[tuple[int, int, frozenset[str]], list[tuple[str, Any]]] = field(default_factory=dict)
+    keep: list[tuple[Any, Any]] = field(default_factory=list)
 
     def unsafe_class(self, cls: type) -> list[tuple[str, str]]:
         """(entry method, path) for each way reconstructing cls reaches a sink (empty: none found)."""
@@ -184,42 +183,52 @@ class Analysis:
                     break
         return found
 
-    def function(self, fn: types.FunctionType, owner: type | None, label: str, depth: int,
+    def function(self, fn: types.FunctionType, owner: type | None, label: str, depth: int = 0,
                  tainted: set[str] | None = None) -> str | None:
-        """The first sink fn reaches, as 'a -> b -> sink', or None. `tainted`: names holding the pickled state."""
-        key = (id(fn), id(owner), bool(tainted))
-        if key in self.memo:
-            hit = self.memo[key]
-            return f"{label} -> {hit}" if hit else None
-        if key in self.active or depth > MAX_DEPTH:
-            self.cut = True  # a cycle or the depth bound: what is found above it is not final
-            return None
-        tree = _parse(fn)
-        if tree is None:
-            return None
-        self.active.add(key)
-        outer_cut, self.cut = self.cut, False
-        found: str | None = None
-        try:
-            self_names = _self_names(fn)
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Call):
-                    found = self._call(node, fn, owner, self_names, depth, tainted or set())
-                    if found:
-                        break
-        finally:
-            self.active.discard(key)
-        if found or not self.cut:
-            self.memo[key] = found  # results cut short by a cycle are recomputed, so the output is order-free
-        self.cut = self.cut or outer_cut
-        return f"{label} -> {found}" if found else None
+        """The nearest sink fn reaches, as 'a -> b -> sink', or None. `tainted`: names holding the pickled state.
 
-    def _call(self, node: ast.Call, fn: types.FunctionType, owner: type | None, self_names: set[str], depth: int,
-              tainted: set[str]) -> str | None:
+        A breadth-first search over the call graph (each function's calls parsed once):
+        linear in the graph, the same answer whatever order the classes come in."""
+        start = (fn, owner, frozenset(tainted or ()))
+        queue: list[tuple[tuple[types.FunctionType, type | None, frozenset[str]], list[str]]] = [(start, [label])]
+        seen = {(id(fn), id(owner), start[2])}
+        while queue:
+            node, path = queue.pop(0)
+            if len(path) > MAX_DEPTH + 1:
+                continue
+            for kind, value in self._edges(*node):
+                if kind == "sink":
+                    return " -> ".join([*path, value])
+                sub_fn, sub_owner, sub_label = value
+                key = (id(sub_fn), id(sub_owner), frozenset())
+                if key not in seen:
+                    seen.add(key)
+                    queue.append(((sub_fn, sub_owner, frozenset()), [*path, sub_label]))
+        return None
+
+    def _edges(self, fn: types.FunctionType, owner: type | None, tainted: frozenset[str]) -> list[tuple[str, Any]]:
+        """What fn's calls lead to, in source order: ("sink", text) or ("fn", (function, owner, label))."""
+        key = (id(fn), id(owner), tainted)
+        if key not in self.memo:
+            out: list[tuple[str, Any]] = []
+            tree = _parse(fn)
+            if tree is not None:
+                self_names = _self_names(fn)
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Call):
+                        edge = self._call(node, fn, owner, self_names, set(tainted))
+                        if edge:
+                            out.append(edge)
+            self.memo[key] = out
+            self.keep.append((fn, owner))  # keep the objects alive so their ids stay theirs
+        return self.memo[key]
+
+    def _call(self, node: ast.Call, fn: types.FunctionType, owner: type | None, self_names: set[str],
+              tainted: set[str]) -> tuple[str, Any] | None:
         f = node.func
         if isinstance(f, ast.Call) and isinstance(f.func, ast.Name) and f.func.id == "getattr" and len(f.args) >= 2 \
                 and _mentions(f.args[1], tainted):
-            return "getattr(obj, <name from the pickled state>)(...): calls an attribute the state names"
+            return "sink", "getattr(obj, <name from the pickled state>)(...): calls an attribute the state names"
         chain = _chain(f)
         if not chain:
             return None
@@ -230,14 +239,14 @@ class Analysis:
                 return None  # an attribute set on the instance: called at use time, not while loading
             sub = _function(target)
             if sub is not None and len(rest) == 1:
-                return self.function(sub, owner, f"{owner.__qualname__}.{rest[0]}", depth + 1)
+                return "fn", (sub, owner, f"{owner.__qualname__}.{rest[0]}")
             return None
         if head == "super" and owner is not None and rest:
             for base in owner.__mro__[1:]:
                 if rest[0] in vars(base) and not _is_builtin_owner(base):
                     sub = _function(vars(base)[rest[0]])
                     if sub is not None:
-                        return self.function(sub, owner, f"{base.__qualname__}.{rest[0]}", depth + 1)
+                        return "fn", (sub, owner, f"{base.__qualname__}.{rest[0]}")
                     break
             return None
         obj = _lookup_global(fn, head)
@@ -256,19 +265,19 @@ class Analysis:
             return None
         constant_args = all(isinstance(a, ast.Constant) for a in node.args[:1]) and bool(node.args)
         if head in BUILTIN_SINKS and obj is getattr(builtins, head, None):
-            return None if constant_args and f"builtins:{head}" in CONSTANT_OK else f"builtins.{head}"
+            return None if constant_args and f"builtins:{head}" in CONSTANT_OK else ("sink", f"builtins.{head}")
         why = None if constant_args and ident in CONSTANT_OK else self.sinks.why(ident)
         if why:
-            return f"{ident.replace(':', '.')} ({why})"
+            return "sink", f"{ident.replace(':', '.')} ({why})"
         if is_stdlib(ident.split(":")[0]):
             return None  # the standard library's sinks are named at the call; its internals are not re-read
         sub = _function(obj)
         if sub is not None:
-            return self.function(sub, None, ident.split(":")[1], depth + 1)
+            return "fn", (sub, None, ident.split(":")[1])
         if isinstance(obj, type) and "__init__" in vars(obj) and not _is_builtin_owner(obj):
             init = _function(vars(obj)["__init__"])
             if init is not None:
-                return self.function(init, obj, f"{obj.__qualname__}.__init__", depth + 1)
+                return "fn", (init, obj, f"{obj.__qualname__}.__init__")
         return None
 
 

@@ -34,8 +34,8 @@ def test_entries_are_exact_identities_not_patterns() -> None:
 
 def test_recorded_versions_are_the_pinned_test_versions() -> None:
     """The committed file says which library versions it came from; they are the `test` extra's pins."""
-    pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
-    pins = dict(re.findall(r'"([A-Za-z0-9_.-]+)==([^"]+)"', pyproject))
+    text = "\n".join((ROOT / f).read_text("utf-8") for f in ("pyproject.toml", "Makefile", "constraints.txt"))
+    pins = dict(re.findall(r'([A-Za-z0-9_.-]+)==([A-Za-z0-9_.+-]+)', text))
     for package, version in _data()["versions"].items():
         dist = DISTRIBUTIONS.get(package, package)
         assert pins.get(dist) == version.split("+")[0], f"{dist}: pinned {pins.get(dist)}, allowlist built from {version}"
