@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
 SHARED ?= ../shared
 
-.PHONY: setup demo test bench bench-detect clean
+.PHONY: setup demo test bench bench-detect allowlist clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# Regenerate the pickle allowlist from the pinned libraries (the `test` extra; see docs/allowlist.md).
+allowlist: setup
+	cd $(VENV)/.. && $(BIN)/python scripts/build_allowlist.py
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
