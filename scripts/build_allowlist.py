@@ -558,6 +558,9 @@ def _consider(obj: Any, ident: str, rules: dict[str, Any], analysis: Analysis, r
     kind = "name" if rules.get("force") else _candidate_kind(obj, module, rules, ident)
     if kind is None:
         return
+    if ident in (rules.get("exclude") or {}):
+        result.unsafe[ident] = f"held out after review: {rules['exclude'][ident]}"
+        return
     if kind in ("class", "function"):
         where = defining_module(obj)
         if where and _match(rules.get("skip", []) + rules.get("defined_outside", []), where):

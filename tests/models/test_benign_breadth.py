@@ -22,6 +22,8 @@ _GETATTR = ("h/pickle: a pickled bound method is builtins.getattr(<allowlisted o
             "scipy.interpolate._interpolate:interp1d._call_linear_np, scipy.stats...:*_gen._entropy)")
 _STATE = ("h/pickle: scipy distributions exec() the _parse_arg_template string of their pickled state; the walker must "
           "pass the BUILD states to judge(..., states=...) so the scipy-argparser-template check can accept scipy's own")
+_VECTORIZE = ("; they also pickle numpy.vectorize (a bound _entropy method in it), which the allowlist holds out "
+              "because the adversarial suite treats it as a gadget: allowing it is the coordinator's call")
 _BYTES = ("h/pickle: pickle.dumps(tensor) stores torch.storage._load_from_bytes(<torch.save bytes>); the embedded "
           "checkpoint must be scanned and judged instead of flagging the call (issue 12 item 5)")
 _CONSTRUCT = ("h/pickle: transformers' training_args.bin rebuilds accelerate.state.PartialState with NEWOBJ + BUILD; its "
@@ -36,8 +38,9 @@ KNOWN: dict[str, str] = {
         "timestamps.p2.pkl", "timestamps.p5.pkl")},
     "scipy/splines.p2.pkl": _GETATTR,
     "torch/lazy_module.pt": _GETATTR,
-    **{f"scipy/{n}": _STATE for n in ("frozen.p2.pkl", "frozen.p5.pkl", "histogram.p2.pkl", "histogram.p5.pkl")},
-    **{f"sklearn_workflows/random_search_{kind}{suffix}": _STATE if kind == "loguniform" else f"{_STATE}; and {_GETATTR}"
+    **{f"scipy/{n}": _STATE + _VECTORIZE for n in ("frozen.p2.pkl", "frozen.p5.pkl")},
+    **{f"scipy/{n}": _STATE for n in ("histogram.p2.pkl", "histogram.p5.pkl")},
+    **{f"sklearn_workflows/random_search_{kind}{suffix}": _STATE if kind == "loguniform" else f"{_STATE}{_VECTORIZE}; and {_GETATTR}"
        for kind in ("loguniform", "scipy")
        for suffix in (".joblib", ".bz2.joblib", ".gzip.joblib", ".xz.joblib", ".zlib.joblib", ".p2.pkl", ".p5.pkl")},
     **{f"torch/pickle_dumps_{n}.pkl": _BYTES for n in (
