@@ -14,7 +14,7 @@ DEMO_STAMP := $(VENV)/.demo-$(HASH)
 SHARED ?= ../shared
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo-setup demo test bench bench-detect comment-picture clean
+.PHONY: setup demo-setup demo test bench bench-detect comment-picture allowlist clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,10 @@ demo: demo-setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# Regenerate the pickle allowlist from the pinned libraries (the `test` extra; see docs/allowlist.md).
+allowlist: setup
+	cd $(VENV)/.. && $(BIN)/python scripts/build_allowlist.py
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

@@ -22,14 +22,18 @@ RULES: dict[str, Rule] = {
               Severity.critical),
         _rule("MLS102", "risky-pickle-import", "A pickle imports something legitimate models do not need",
               "The import comes from the standard library or an ML library but is not on the allowlist of what "
-              "model files use. Such modules hide many published gadgets (idlelib, cProfile, torch.utils.bottleneck...).",
-              "If the import is legitimate, add it to the policy's models.allow_globals after review. " + _SAFE_FORMATS,
+              "model files use. The message says why: not listed; a re-export of another library's object under "
+              "the ML library's name (never allowed); or unsafe state: a class whose reconstruction runs code "
+              "taken from the pickle (or whose state check was not verified). Such modules hide many published "
+              "gadgets (idlelib, cProfile, torch.utils.bottleneck...).",
+              "If the import is legitimate, paste the finding's fix (allow_globals: [\"module:name\"]) into the "
+              "policy's models section after review. " + _SAFE_FORMATS,
               Severity.high),
         _rule("MLS103", "unknown-pickle-import", "A pickle imports code mlsecops does not know",
               "The import is neither allowlisted nor known to be dangerous: usually the project's own classes "
               "(torch.save of a whole model) or a third-party library. Loading the file imports and runs that code.",
-              "Save only state (model.state_dict(), safetensors) instead of pickled objects, or allowlist the "
-              "class in the policy's models.allow_globals.", Severity.medium),
+              "Save only state (model.state_dict(), safetensors) instead of pickled objects, or paste the "
+              "finding's fix (allow_globals: [\"module:name\"]) into the policy's models section.", Severity.medium),
         _rule("MLS104", "dynamic-pickle-import", "A pickle computes what it imports",
               "STACK_GLOBAL operands that are not constant strings, or EXT opcodes that import through the "
               "extension registry: a technique to hide the real import from scanners.",

@@ -86,9 +86,9 @@ def judge_walk(state: ScanState, walk: pk.WalkResult, member: str | None) -> boo
         if f"{module}.{name}" != shown:
             message += f" (written as {module}.{name})"
         state.observe(_RULE[j.verdict], sev, message[0].upper() + message[1:], member, f"global:{shown}",
-                      evidence=[f"{shown} via {where}"],
+                      evidence=[f"{shown} via {where}"] + ([f"resolves to {j.target.replace(':', '.')}"] if j.target else []),
                       fix="Do not load this file; re-create the model from trusted code and save it as safetensors."
-                      if j.verdict == "deny" else None,
+                      if j.verdict == "deny" else j.fix,
                       properties={"global": f"{j.module}:{j.name}"})  # the exact models.allow_globals entry
     for issue in walk.issues:
         _issue(state, issue, member, dangerous)
