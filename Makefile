@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | cksum | cut -d' ' -f1)
 SHARED ?= ../shared
 
-.PHONY: setup demo test bench bench-detect clean
+.PHONY: setup demo test bench bench-detect bench-peers clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,16 @@ bench: setup
 
 bench-detect: setup
 	$(BIN)/python benchmarks/detection.py --corpus $(SHARED)/corpus --check
+
+# ModelAudit needs numpy>=2.4.3 (Python 3.11), modelscan breaks above 2.2: it gets its own venv,
+# pinned by benchmarks/modelaudit-constraints.txt (no torch: modelaudit's torch is an optional extra).
+MODELAUDIT_VENV := benchmarks/work/modelaudit-venv
+bench-peers: $(MODELAUDIT_VENV)/.installed
+
+$(MODELAUDIT_VENV)/.installed: benchmarks/modelaudit-constraints.txt
+	test -x $(MODELAUDIT_VENV)/bin/python || $(PYTHON) -m venv $(MODELAUDIT_VENV)
+	$(MODELAUDIT_VENV)/bin/python -m pip install -q -c benchmarks/modelaudit-constraints.txt modelaudit==0.2.54
+	touch $@
 
 clean:
 	rm -rf $(VENV) out examples/demo-repo benchmarks/work .pytest_cache
