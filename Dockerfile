@@ -1,7 +1,8 @@
-# The mlsecops container: the GitHub Action (runs.image in action.yml) and a plain CLI image.
+# The mlsecops container: the GitHub Action (the release image that action.yml runs, or this file
+# built by from-source/action.yml) and a plain CLI image.
 #
 #   docker build -t mlsecops .
-#   docker run --rm -v "$PWD:/repo" mlsecops scan /repo
+#   docker run --rm -v "$PWD:/src" -w /src mlsecops scan .
 #
 # Build arguments:
 #   BASE_IMAGE   any Debian-like image with Python 3.11+ (default: the public python:3.11-slim);
@@ -13,7 +14,14 @@
 # Every Python package is pinned by constraints.txt and installed from binary wheels only, so
 # no compiler is needed or left behind. A build without network access to PyPI can put the
 # wheels in ./wheels/ (see .ci/docker-e2e.sh): they are then the only source.
+# Plain Dockerfile syntax only: it builds with BuildKit and with the legacy builder alike.
 ARG BASE_IMAGE=python:3.11-slim
+
+# The optional ./wheels folder, made to exist: COPY of a folder that may be missing needs
+# BuildKit (a glob), so this stage copies the whitelisted context and creates it.
+FROM ${BASE_IMAGE} AS context
+COPY . /context
+RUN mkdir -p /context/wheels
 
 FROM ${BASE_IMAGE} AS build
 ARG EXTRAS=fuzz
@@ -22,7 +30,7 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
 COPY pyproject.toml constraints.txt ./
-COPY wheel[s] ./wheels/
+COPY --from=context /context/wheels ./wheels
 # Dependencies first (a layer that survives code changes), read from pyproject.toml.
 RUN set -eu; \
     python3 -m venv /opt/mlsecops; \
@@ -30,7 +38,7 @@ RUN set -eu; \
 extras = [e for e in '${EXTRAS}'.split(',') if e.strip()]; \
 print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e.strip()]]))" \
       > /tmp/requirements.txt; \
-    if [ -n "$(ls wheels 2>/dev/null)" ]; then set -- --no-index --find-links /src/wheels; else set --; fi; \
+    if ls wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /src/wheels; else set --; fi; \
     /opt/mlsecops/bin/pip install --only-binary=:all: "$@" -c constraints.txt -r /tmp/requirements.txt; \
     if [ -n "${TORCH_SPEC}" ]; then \
       /opt/mlsecops/bin/pip install --only-binary=:all: --index-url "${TORCH_INDEX_URL}" -c constraints.txt "${TORCH_SPEC}"; \
@@ -38,14 +46,34 @@ print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-depe
 COPY README.md ./
 COPY mlsecops ./mlsecops
 RUN set -eu; \
-    if [ -n "$(ls wheels 2>/dev/null)" ]; then set -- --no-index --find-links /src/wheels; else set --; fi; \
+    if ls wheels/*.whl >/dev/null 2>&1; then set -- --no-index --find-links /src/wheels; else set --; fi; \
     /opt/mlsecops/bin/pip install --no-deps "$@" /src; \
-    find /opt/mlsecops -depth \( -name '__pycache__' -o -name '*.pyc' \) -exec rm -rf {} +; \
-    # Not used at run time: test suites, and atheris' static library and sanitizer runtimes (for
-    # building and preloading native fuzz targets; the fuzz stage fuzzes Python loaders).
-    rm -rf /opt/mlsecops/lib/python3*/site-packages/numpy/*/tests /opt/mlsecops/lib/python3*/site-packages/numpy/tests \
-           /opt/mlsecops/lib/python3*/site-packages/libclang_rt.fuzzer_no_main.a \
-           /opt/mlsecops/lib/python3*/site-packages/*san*_with_fuzzer.so; \
+    site=$(echo /opt/mlsecops/lib/python3*/site-packages); \
+    # What the scan never runs. Test suites; setuptools (only the install above needed it);
+    # atheris' static library, sanitizer runtimes, libFuzzer mock and the core it loads only when
+    # a sanitizer has preloaded libFuzzer (the fuzz sandbox preloads none); onnx's backend test
+    # data and onnxruntime's model-conversion tools; headers, stubs and Cython sources.
+    find "$site" -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} +; \
+    rm -rf "$site"/onnx/backend/test "$site"/onnxruntime/transformers "$site"/onnxruntime/quantization \
+           "$site"/numpy/_core/include "$site"/numpy/f2py "$site"/atheris/mock_libfuzzer \
+           "$site"/atheris/*_test.py "$site"/atheris/core_without_libfuzzer.*.so \
+           "$site"/libclang_rt.fuzzer_no_main.a "$site"/*san*_with_fuzzer.so \
+           "$site"/setuptools "$site"/setuptools-*.dist-info "$site"/pkg_resources "$site"/_distutils_hack \
+           "$site"/distutils-precedence.pth; \
+    find "$site" \( -name '*.pyi' -o -name '*.pxd' -o -name '*.h' -o -name '*.c' -o -name '*.pyc' \) -delete; \
+    # Debug information in extension modules (atheris ships about 45 MB of it) goes where this
+    # stage has binutils or can install it; the final stage never gets binutils. Libraries that
+    # auditwheel rewrote (vendored in *.libs, or with an RPATH) are left alone: strip breaks them.
+    if command -v strip >/dev/null 2>&1 || \
+       { apt-get update -qq && apt-get install -y -qq --no-install-recommends binutils; } >/dev/null 2>&1; then \
+      find /opt/mlsecops -type f -name '*.so*' -not -path '*.libs/*' | while read -r lib; do \
+        if readelf -S "$lib" | grep -q '[.]debug_info' && ! readelf -d "$lib" | grep -q -e RPATH -e RUNPATH; then \
+          strip --strip-debug "$lib"; \
+        fi; \
+      done; \
+    else \
+      echo "no strip in the build stage: shared libraries keep their debug information"; \
+    fi; \
     # Precompile: the scan runs as a user who cannot write __pycache__ here, and it starts faster.
     /opt/mlsecops/bin/python -m compileall -q -j 0 /opt/mlsecops/lib
 
@@ -71,7 +99,7 @@ ENV PATH=/opt/mlsecops/bin:$PATH \
     MLSECOPS_CONTAINER=1
 # The Action needs root at start (GitHub's rule for container actions: the runner's files belong
 # to its own user); entrypoint.py then drops to the uid that owns the workspace (the runner's user,
-# or your own with `docker run -v "$PWD:/repo"`) with no supplementary groups, see
+# or your own with `docker run -v "$PWD:/src" -w /src`) with no supplementary groups, see
 # mlsecops/action/privileges.py. The runner replaces WORKDIR with the workspace.
-WORKDIR /repo
+WORKDIR /src
 ENTRYPOINT ["/opt/mlsecops/bin/python", "/opt/mlsecops/entrypoint.py"]

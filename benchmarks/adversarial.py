@@ -120,6 +120,29 @@ def names_row(work: Path) -> list[str]:
             "held" if ok else "**FAILED**"]
 
 
+def policy_row(work: Path) -> list[str]:
+    """Issue 13.1: a pull request loosens the policy while the base policy makes the first stage that
+    runs advisory (`deps.fail_on: never`); the policy change must still block, judged by the gate."""
+    from tests.conftest import make_repo
+
+    repo = work / "policy" / "repo"
+    base_policy = "version: 1\ndeps:\n  fail_on: never\nmodels:\n  fail_on: high\n"
+    loose = ("version: 1\ndeps:\n  fail_on: never\nmodels:\n  fail_on: never\n"
+             "waivers:\n  - {rule: MLS1*, path: '**', reason: trust me, expires: 2099-01-01}\n")
+    base, head = make_repo(repo, {".mlsecops.yml": base_policy, "README.md": "demo\n"},
+                           {".mlsecops.yml": loose, SENTINEL: evasions.fx.malicious_pickle()})
+    run = run_gate(repo, work / "policy" / "out", "--base", base, "--head", head, stages="deps,models", timeout=180)
+    gate = [f for f in run.findings if f["rule_id"] == "MLS001"]
+    ok = run.code == 1 and bool(gate) and gate[0]["stage"] == "gate" and gate[0]["status"] == "blocking"
+    result = (f"MLS001 ({gate[0]['status']}, stage {gate[0]['stage']}; {gate[0]['properties'].get('loosens')} "
+              "loosenings listed)") if gate else "no MLS001"
+    return ["a PR loosening `.mlsecops.yml` (models.fail_on: never, a waiver for MLS1*), scanned with "
+            "`--stages deps,models` while the base policy says `deps.fail_on: never`",
+            "gate.fail_on judges the policy change, whichever stages run", result,
+            "yes" if run.blocked(SENTINEL) else "**NO**", f"{run.seconds:.1f}", f"{run.max_rss_mb:.0f}",
+            "held" if ok and run.blocked(SENTINEL) else "**FAILED**"]
+
+
 def race_rows(work: Path) -> list[list[str]]:
     rows = []
     for kind, what in RACES.items():
@@ -189,6 +212,7 @@ def main() -> int:
         print("evasion, names, races", file=sys.stderr)
         rows.append(evasion_row(work))
         rows.append(names_row(work))
+        rows.append(policy_row(work))
         rows += race_rows(work)
     command = "python benchmarks/adversarial.py" + (" --quick" if args.quick else "")
     text = render(rows, command, time.monotonic() - started)

@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["detection", "performance", "deps", "fuzz", "adversarial"]
+ORDER = ["detection", "performance", "deps", "fuzz", "adversarial", "upload_sarif"]
 BENCHMARKS = [
     ["detection.py"],
     ["performance.py"],
     ["deps_match.py"],
     ["fuzz_throughput.py"],
     ["adversarial.py"],
+    ["upload_sarif.py", "--skip-if-missing"],  # needs a compiled codeql-action (CODEQL_ACTION_BUILD)
 ]
 HEADER = """# Benchmark results
 

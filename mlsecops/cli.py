@@ -51,6 +51,15 @@ def _budget(text: str) -> float:
     return value
 
 
+def _category(text: str) -> str:
+    from mlsecops.reporters.sarif import category
+
+    try:
+        return category(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlsecops", description="Security gate for ML repositories.")
     p.add_argument("--version", action="version", version=f"mlsecops {__version__}")
@@ -68,6 +77,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--advisory-db", help="offline advisory database: a folder or .zip of OSV records")
     s.add_argument("--osv-url", help="OSV API base URL (a mirror); default: the public OSV service")
     s.add_argument("--sarif", default="mlsecops.sarif", help="SARIF output (default: mlsecops.sarif)")
+    s.add_argument("--sarif-category", type=_category, default=None,
+                   help="code-scanning category: runs are CATEGORY/<stage>/ (default: mlsecops)")
     s.add_argument("--json", dest="json_out", help="JSON report output")
     s.add_argument("--markdown", help="PR comment Markdown output")
     s.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per core)")
@@ -121,6 +132,7 @@ def build_context(args: argparse.Namespace, workdir: Path, workers: WorkerStarte
         osv_url=args.osv_url,
         outputs=Outputs(
             sarif=Path(args.sarif) if args.sarif else None,
+            sarif_category=args.sarif_category,
             json_report=Path(args.json_out) if args.json_out else None,
             markdown=Path(args.markdown) if args.markdown else None,
         ),
@@ -139,7 +151,7 @@ def write_reports(verdict: Verdict, context: Context, policy_arg: str | None = N
     problems: list[str] = []
     out = context.outputs
     writers = [
-        (out.sarif, lambda p: sarif.write(verdict, p)),
+        (out.sarif, lambda p: sarif.write(verdict, p, source=context.root, sarif_category=out.sarif_category)),
         (out.json_report, lambda p: json_report.write(verdict, p)),
         (out.markdown, lambda p: markdown.write(verdict, p, context.report_url, policy_arg)),
     ]
@@ -189,7 +201,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         except ChangesetError as exc:
             print(f"mlsecops: {exc}", file=sys.stderr)
             return EXIT_ERROR
-        console.write(verdict)
+        console.write(verdict, color=console.color_wanted(sys.stdout, os.environ))
         problems = write_reports(verdict, context, args.policy)
         for p in problems:
             print(f"mlsecops: {p}", file=sys.stderr)
@@ -209,7 +221,7 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     n = len(policy.waivers) + len(policy.deps.ignore)
     print(f"{path}: valid (thresholds deps={policy.deps.fail_on} models={policy.models.fail_on} "
-          f"fuzz={policy.fuzz.fail_on}; {n} waiver(s))")
+          f"fuzz={policy.fuzz.fail_on} gate={policy.gate.fail_on}; {n} waiver(s))")
     return EXIT_PASS
 
 

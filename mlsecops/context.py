@@ -19,6 +19,7 @@ from mlsecops.stages.models.spawn import WorkerStarter
 
 class Outputs(BaseModel):
     sarif: Path | None = None
+    sarif_category: str | None = Field(default=None, description="SARIF runs are `<category>/<stage>/` (default mlsecops)")
     json_report: Path | None = None
     markdown: Path | None = None
 

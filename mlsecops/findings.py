@@ -50,12 +50,22 @@ _SECURITY_SEVERITY = {
 
 
 class Stage(str, Enum):
+    """Who judges a finding. `gate` is the gate's own checks (a policy change, a model that was
+    not fetched): never selected with --stages, always reported, judged by `gate.fail_on`."""
+
     deps = "deps"
     models = "models"
     fuzz = "fuzz"
+    gate = "gate"
 
 
 STAGE_ORDER = (Stage.deps, Stage.models, Stage.fuzz)
+"""The stages --stages selects, in run order."""
+
+
+def report_order(stage: Stage) -> int:
+    """Where a stage's findings and SARIF run go in a report: the runnable stages, then the gate."""
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
 
 
 class Finding(BaseModel):
@@ -101,10 +111,24 @@ class StageError(BaseModel):
     message: str
 
 
+class StageNote(BaseModel):
+    """Worth a reader's attention, but neither a finding nor an error: a fuzz crash that its
+    replay did not reproduce, a file an optional loader that is not installed could not fuzz.
+    Notes never change the verdict; they keep the gate from going quiet about them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage
+    path: str = ""
+    message: str
+    evidence: list[str] = Field(default_factory=list)
+
+
 class StageResult(BaseModel):
-    """What one stage hands to the policy: findings, errors and its counters."""
+    """What one stage hands to the policy: findings, errors, notes and its counters."""
 
     stage: Stage
     findings: list[Finding] = Field(default_factory=list)
     errors: list[StageError] = Field(default_factory=list)
+    notes: list[StageNote] = Field(default_factory=list)
     stats: dict[str, int | float] = Field(default_factory=dict)

@@ -1,7 +1,9 @@
 """One direction: context -> changeset -> stages -> findings -> policy -> verdict.
 
 A stage that raises is reported as a stage error (and fails closed per policy),
-never as a traceback that would hide what the other stages found.
+never as a traceback that would hide what the other stages found. The gate's own
+findings (the policy change, from `policy/source.py`) are one more result, stage
+`gate`, whatever stages ran: reporters show it like a stage, with its own SARIF run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import traceback
 from mlsecops.changes import changeset as changes
 from mlsecops.changes.artifact import Changeset
 from mlsecops.context import Context
-from mlsecops.findings import STAGE_ORDER, StageError, StageResult
+from mlsecops.findings import STAGE_ORDER, Stage, StageError, StageResult
 from mlsecops.policy.judge import judge
 from mlsecops.stages.registry import runner
 from mlsecops.verdict import Verdict
@@ -54,10 +56,16 @@ def run_stages(changeset: Changeset, context: Context) -> list[StageResult]:
             f"{stage.value}: {len(result.findings)} finding(s), {len(result.errors)} error(s) in {result.stats['seconds']:.1f}s"
         )
         results.append(result)
-    if context.policy_findings and results:
-        # Reported under the first stage that ran, so SARIF (one run per stage) keeps it too.
-        results[0].findings[:0] = [f.model_copy(update={"stage": results[0].stage}) for f in context.policy_findings]
+    results.append(gate_result(context))
     return results
+
+
+def gate_result(context: Context) -> StageResult:
+    """The gate's own findings, always present so its SARIF run (`mlsecops/gate/`) is always
+    uploaded and code scanning closes an alert once its cause is gone."""
+    findings = [f.model_copy(update={"stage": Stage.gate}) for f in context.policy_findings]
+    return StageResult(stage=Stage.gate, findings=findings,
+                       stats={"policy_changes": sum(1 for f in findings if f.rule_id == "MLS001")})
 
 
 def scan(context: Context) -> tuple[Verdict, Changeset]:
@@ -65,6 +73,7 @@ def scan(context: Context) -> tuple[Verdict, Changeset]:
     changeset = build_changeset(context)
     results = run_stages(changeset, context)
     verdict = judge(results, context.policy, context.today, context.policy_source)
+    verdict.notes = [n for r in results for n in r.notes]
     verdict.mode = changeset.mode
     verdict.base = changeset.base
     verdict.head = changeset.head

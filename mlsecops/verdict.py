@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mlsecops.findings import Finding, StageError
+from mlsecops.findings import Finding, StageError, StageNote
 
 
 class Status(str, Enum):
@@ -34,6 +34,7 @@ class Verdict(BaseModel):
     verdict: Literal["pass", "fail", "error"]
     findings: list[JudgedFinding] = Field(default_factory=list)
     errors: list[StageError] = Field(default_factory=list)
+    notes: list[StageNote] = Field(default_factory=list, description="never change the verdict")
     stages: dict[str, dict[str, int | float]] = Field(default_factory=dict)
     expired_waivers: list[ExpiredWaiver] = Field(default_factory=list)
     policy: str = ""

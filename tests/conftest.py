@@ -1,4 +1,9 @@
-"""Shared test helpers: git repositories built in tmp dirs, the CLI, the shared corpus."""
+"""Shared test helpers: git repositories built in tmp dirs, the CLI, the shared corpus.
+
+The suite passes in a clean clone with no `../shared` beside it: the SARIF schema is
+vendored (`schemas/`), advisory records come from `examples/advisories` or are written
+by code, and the tests that need the labelled corpus skip with a message (`needs_shared`).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpus"
-SARIF_SCHEMA = SHARED / "schemas" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA = ROOT / "schemas" / "sarif-schema-2.1.0.json"  # vendored: the official OASIS schema
 ADVISORY_DB = SHARED / "advisory-db"
 
 GIT_ENV = {
@@ -67,8 +72,14 @@ def scan_json(tmp_path: Path, target: Path, *extra: str) -> tuple[int, dict]:
     return proc.returncode, json.loads(report.read_text())
 
 
+def needs_shared(path: Path) -> Path:
+    """`path` under ../shared, or skip the test saying what is missing."""
+    if not path.exists():
+        pytest.skip(f"{path.relative_to(SHARED) if path.is_relative_to(SHARED) else path} from ../shared is not "
+                    f"present beside the checkout ({SHARED}): this test needs the shared corpus")
+    return path
+
+
 @pytest.fixture
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip("../shared/corpus is not present")
-    return CORPUS
+    return needs_shared(CORPUS)

@@ -30,9 +30,8 @@ def test_demo_pull_request_fails_with_every_report_written(tmp_path: Path) -> No
     assert blocking == {("models/classifier.pkl", "MLS101"), ("models/checkpoint.pt", "MLS101"), ("data/vocab.txt", "MLS101")}
     assert report["stages"]["models"]["artifacts"] == 4  # the changed model-like files; baseline files untouched
     assert (out / "c.md").read_text().startswith("<!-- mlsecops:comment -->")
-    if SARIF_SCHEMA.exists():
-        schema = json.loads(SARIF_SCHEMA.read_text())
-        assert not list(jsonschema.validators.validator_for(schema)(schema).iter_errors(json.loads((out / "m.sarif").read_text())))
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    assert not list(jsonschema.validators.validator_for(schema)(schema).iter_errors(json.loads((out / "m.sarif").read_text())))
     assert "BLOCKING" in proc.stdout and "verdict: FAIL" in proc.stdout
 
 

@@ -15,6 +15,7 @@ from mlsecops.policy.loader import load_policy_text
 from mlsecops.reporters import console, json_report, markdown, sarif
 from mlsecops.verdict import Verdict
 from tests.conftest import SARIF_SCHEMA
+from tests.rendering import github_render, links, ragged_tables, untrusted_links
 
 HOSTILE = "models/evil\n::error::pwned|<img src=x onerror=alert(1)>`@octocat` \x1b[31mred\x1b[0m [x](http://e.vil) %0A.pkl"
 
@@ -42,8 +43,6 @@ def verdict(n_models: int = 3) -> Verdict:
 
 
 def validator() -> jsonschema.protocols.Validator:
-    if not SARIF_SCHEMA.exists():
-        pytest.skip("../shared/schemas is not present")
     schema = json.loads(SARIF_SCHEMA.read_text())
     return jsonschema.validators.validator_for(schema)(schema)
 
@@ -75,7 +74,12 @@ def test_sarif_is_valid_and_follows_githubs_rules() -> None:
     uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in models["results"]]
     assert all("\n" not in u and " " not in u and "<" not in u for u in uris)
     assert "m/0.pkl" not in uris  # waived: code scanning would reopen it as an alert
-    assert models["invocations"][0]["executionSuccessful"] is False
+    # A stage error is an error notification; the run stays "successful", which code scanning needs
+    # to process it at all (it refuses `executionSuccessful: false` as an "unsuccessful execution").
+    (invocation,) = models["invocations"]
+    assert invocation["executionSuccessful"] is True
+    assert [n["level"] for n in invocation["toolExecutionNotifications"]] == ["error"]
+    assert models["properties"]["stageErrors"] == 1
 
 
 def test_sarif_uses_repo_relative_uris_for_a_subfolder_scan() -> None:
@@ -102,10 +106,10 @@ def test_markdown_comment_neutralises_hostile_names() -> None:
     assert text.startswith(markdown.MARKER)
     assert "<img" not in text and "\x1b" not in text  # HTML escaped, ANSI stripped
     assert "@octocat" not in text  # never a live mention
-    assert "http://e.vil" not in text and "](http" not in text  # no live link
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "evil" in line]
-    assert rows and all(line.count("|") - line.count("\\|") == 6 for line in rows)  # nothing splits a row
-    assert "Waived findings (1)" in text and "2030-01-01" in text
+    html = github_render().to_html(text)
+    assert "e.vil" not in " ".join(links(html)) and not untrusted_links(html)  # no live link but ours
+    assert "evil" in html and not ragged_tables(html)  # nothing splits a row
+    assert "Waived by the policy (1)" in text and "2030-01-01" in text
     assert "mlsecops scan ." in text
 
 
@@ -113,9 +117,40 @@ def test_comment_stays_under_githubs_limit_with_thousands_of_findings() -> None:
     v = verdict(n_models=6000)
     text = markdown.render(v, report_url="https://ci.example/run/1")
     assert len(text) <= markdown.COMMENT_LIMIT
-    assert "more in the [full report](https://ci.example/run/1)" in text
+    assert re.search(r"more \w+ in the \[full report\]\(https://ci\.example/run/1\)", text)
 
 
 def test_console_output_strips_escapes() -> None:
     out = console.render(verdict())
     assert "\x1b" not in out and "verdict: FAIL" in out
+
+
+def test_console_reads_well_at_80_columns_with_fix_versions() -> None:
+    from mlsecops.findings import StageNote
+
+    v = verdict()
+    v.notes.append(StageNote(stage=Stage.fuzz, path="m/" + "long" * 40 + ".safetensors", message="x " * 300))
+    out = console.render(v)
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= console.WIDTH, max(lines, key=len)
+    assert any("-> jinja2==2.10.1" in line for line in lines)  # the release that fixes it, in the blocking list
+    assert "BLOCKING  fix 1 model file and 2 dependencies" in out and "verdict: FAIL" in out
+
+
+def test_console_colour_follows_no_color_force_color_and_the_terminal() -> None:
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert console.color_wanted(Tty(), {}) is True
+    assert console.color_wanted(Tty(), {"NO_COLOR": "1"}) is False
+    assert console.color_wanted(Tty(), {"NO_COLOR": "1", "FORCE_COLOR": "1"}) is False  # NO_COLOR wins
+    assert console.color_wanted(io.StringIO(), {}) is False  # a pipe or a file
+    assert console.color_wanted(io.StringIO(), {"FORCE_COLOR": "1"}) is True
+    assert console.color_wanted(io.StringIO(), {"FORCE_COLOR": "0"}) is False
+    assert console.color_wanted(Tty(), {"TERM": "dumb"}) is False
+    plain_out, colour = console.render(verdict()), console.render(verdict(), color=True)
+    assert "\x1b" not in plain_out and "\x1b[31;1mBLOCKING" in colour
+    assert "\x1b[31mred" not in colour and "red [x]" in colour  # the hostile name's own escapes are gone

@@ -8,17 +8,22 @@ with write access counts, so a PR author cannot plant a look-alike comment for
 the Action to fill in. Found: PATCH it; not found: POST one. A POST that failed
 in a way that may still have created the comment is retried only after looking
 again, so a flaky API does not leave two comments.
+
+The lifecycle (`sync`): a pull request that touches nothing the gate scans gets no comment
+unless one was posted before; an earlier comment is always updated, and one that said
+"blocked" (its hidden state line) turns into "resolved" once a later push fixes everything.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from mlsecops.action.api import ApiError, GitHubApi
-from mlsecops.reporters.markdown import MARKER
+from mlsecops.reporters.markdown import MARKER, previous_state
 
 TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._/()\[\]+#@-]")
@@ -26,8 +31,9 @@ MAX_TRIES = 3
 
 
 class CommentResult(BaseModel):
-    action: Literal["created", "updated"]
+    action: Literal["created", "updated", "skipped"]
     url: str | None = None
+    reason: str = ""
 
 
 def workflow_marker(workflow: str | None) -> str:
@@ -37,7 +43,10 @@ def workflow_marker(workflow: str | None) -> str:
 
 
 def with_markers(body: str, workflow: str | None) -> str:
+    """The body with both hidden markers first (idempotent: a body that has them keeps one of each)."""
     rest = body[len(MARKER):].lstrip("\n") if body.startswith(MARKER) else body
+    if rest.startswith("<!-- mlsecops:workflow ") and "\n" in rest:
+        rest = rest.split("\n", 1)[1]
     return f"{MARKER}\n{workflow_marker(workflow)}\n{rest}"
 
 
@@ -61,12 +70,25 @@ def find(api: GitHubApi, repo: str, number: int, workflow: str | None) -> dict[s
     return None
 
 
-def upsert(api: GitHubApi, repo: str, number: int, body: str, workflow: str | None) -> CommentResult:
-    """Create or update the comment. Raises ApiError when it cannot."""
+def sync(api: GitHubApi, repo: str, number: int, workflow: str | None, render: Callable[[bool], str],
+         scanned: bool) -> CommentResult:
+    """The comment's lifecycle. `render(resolved)` gives the body; `scanned` says whether the run
+    looked at anything. Raises ApiError when the comment cannot be read or written."""
+    existing = find(api, repo, number, workflow)
+    if existing is None and not scanned:
+        return CommentResult(action="skipped", reason="the pull request changes nothing the gate scans")
+    resolved = existing is not None and previous_state(existing.get("body") or "") in ("fail", "error", "resolved")
+    return upsert(api, repo, number, render(resolved), workflow, existing=existing)
+
+
+def upsert(api: GitHubApi, repo: str, number: int, body: str, workflow: str | None,
+           existing: dict[str, Any] | None = None) -> CommentResult:
+    """Create or update the comment (`existing`: already looked up). Raises ApiError when it cannot."""
     text = with_markers(body, workflow)
     last: ApiError | None = None
-    for _ in range(MAX_TRIES):
-        existing = find(api, repo, number, workflow)
+    for attempt in range(MAX_TRIES):
+        if existing is None or attempt:
+            existing = find(api, repo, number, workflow)
         if existing is not None:
             resp = api.request("PATCH", f"/repos/{repo}/issues/comments/{int(existing['id'])}", json={"body": text})
             return CommentResult(action="updated", url=_url(resp.json()))

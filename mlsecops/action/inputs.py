@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from mlsecops.findings import Stage
+from mlsecops.findings import STAGE_ORDER, Stage
 
 TRUE = {"true", "yes", "1", "on"}
 FALSE = {"false", "no", "0", "off"}
@@ -38,6 +38,7 @@ class ActionInputs(BaseModel):
     fuzz_budget: float | None = Field(default=None, ge=0, le=3600)
     advisory_db: str | None = None
     sarif_file: str = "mlsecops.sarif"
+    sarif_category: str | None = None
     comment: bool = True
     comment_file: str | None = None
     github_token: SecretStr | None = None
@@ -51,7 +52,7 @@ class ActionInputs(BaseModel):
             names = [s.strip().lower() for s in value.split(",") if s.strip()]
             if not names:
                 raise ValueError("no stage given; use a comma list of deps,models,fuzz")
-            unknown = [n for n in names if n not in {s.value for s in Stage}]
+            unknown = [n for n in names if n not in {s.value for s in STAGE_ORDER}]
             if unknown:
                 raise ValueError(f"unknown stage {unknown[0]!r}; use a comma list of deps,models,fuzz")
             return list(dict.fromkeys(names))
@@ -69,6 +70,13 @@ class ActionInputs(BaseModel):
             raise ValueError("must be true or false")
         return value
 
+    @field_validator("sarif_category")
+    @classmethod
+    def _category(cls, value: str | None) -> str | None:
+        from mlsecops.reporters.sarif import category
+
+        return category(value) if value is not None else None
+
     @field_validator("base_ref", "head_ref")
     @classmethod
     def _revision(cls, value: str | None) -> str | None:
@@ -84,6 +92,7 @@ _FIELDS = {
     "fuzz-budget": "fuzz_budget",
     "advisory-db": "advisory_db",
     "sarif-file": "sarif_file",
+    "sarif-category": "sarif_category",
     "comment": "comment",
     "comment-file": "comment_file",
     "github-token": "github_token",

@@ -10,11 +10,12 @@ job summary are best effort and never change it.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import TextIO
 
@@ -31,7 +32,7 @@ from mlsecops.findings import Stage
 from mlsecops.pipeline import scan
 from mlsecops.policy import PolicyError
 from mlsecops.policy import source as policy_source
-from mlsecops.reporters import console, escape, github, markdown
+from mlsecops.reporters import comment_view, console, escape, github, json_report, markdown
 from mlsecops.stages.models.spawn import WorkerStarter
 from mlsecops.verdict import Verdict
 
@@ -164,7 +165,7 @@ def _scan(step: Step, args: ActionInputs, tmp: Path, workers: WorkerStarter) -> 
         policy=resolved.policy, policy_source=resolved.source, policy_findings=resolved.findings,
         stages=args.stages, fuzz_budget=args.fuzz_budget,
         advisory_db=_under(workspace, args.advisory_db) if args.advisory_db else None,
-        outputs=Outputs(sarif=sarif_path), workdir=tmp, cache_dir=default_cache_dir(),
+        outputs=Outputs(sarif=sarif_path, sarif_category=args.sarif_category), workdir=tmp, cache_dir=default_cache_dir(),
         report_url=step.rt.run_url, progress=progress_printer(False), workers=workers,
     )
     stop_token = commands.stop(step.log) if step.rt.actions else None
@@ -189,12 +190,17 @@ def _report(step: Step, args: ActionInputs, verdict: Verdict, problems: list[str
     if step.rt.actions:
         for line in github.annotations(verdict, reserved_warnings=1):
             step.log.command(line)
-    body = markdown.render(verdict, "comment.md.j2", limit=markdown.COMMENT_LIMIT - 200,
-                           report_url=step.rt.run_url, policy_arg=args.policy)
-    body = comment.with_markers(step.redact(body), step.rt.workflow)
+    def body(resolved: bool) -> str:
+        text = markdown.render(verdict, "comment.md.j2", limit=markdown.COMMENT_LIMIT - 200, report_url=step.rt.run_url,
+                               policy_arg=args.policy, repo_url=_repo_url(step), resolved=resolved)
+        return comment.with_markers(step.redact(text), step.rt.workflow)
+
     if args.comment_file:
-        _write_text(step, _under(step.rt.workspace.absolute(), args.comment_file), body)
-    comment_note = _post_comment(step, args, body)
+        # A .json comment file is the JSON report: what the fork-safe posting workflow renders from.
+        data = (json.dumps(escape.unicode_safe(json_report.render(verdict)), ensure_ascii=False)
+                if args.comment_file.endswith(".json") else body(False))
+        _write_text(step, _under(step.rt.workspace.absolute(), args.comment_file), step.redact(data))
+    comment_note = _post_comment(step, args, body, comment_view.scanned(verdict))
     exit_code = verdict.exit_code if not problems else EXIT_ERROR
     if step.rt.output_file:
         try:
@@ -208,7 +214,11 @@ def _report(step: Step, args: ActionInputs, verdict: Verdict, problems: list[str
     return exit_code
 
 
-def _post_comment(step: Step, args: ActionInputs, body: str) -> str | None:
+def _repo_url(step: Step) -> str | None:
+    return f"{step.rt.server_url.rstrip('/')}/{step.rt.repository}" if step.rt.repository else None
+
+
+def _post_comment(step: Step, args: ActionInputs, body: Callable[[bool], str], scanned: bool) -> str | None:
     """Post or update the PR comment; return a note for the summary when that was not possible."""
     revs_pr = step.pr_number
     if not args.comment or revs_pr is None:
@@ -219,14 +229,14 @@ def _post_comment(step: Step, args: ActionInputs, body: str) -> str | None:
         step.warn(note)
         return note
     try:
-        result = comment.upsert(api, step.rt.repository, revs_pr, body, step.rt.workflow)
+        result = comment.sync(api, step.rt.repository, revs_pr, step.rt.workflow, body, scanned)
     except ApiError as exc:
         hint = (" (a pull request from a fork gets a read-only token: see the fork-safe workflow in docs/action.md)"
                 if exc.status in (403, 404) else "")
         note = f"could not post the PR comment: {exc}{hint}; the report is in the job summary"
         step.warn(note)
         return note
-    step.say(f"PR comment {result.action}" + (f": {result.url}" if result.url else ""))
+    step.say(f"PR comment {result.action}" + (f": {result.url}" if result.url else "") + (f" ({result.reason})" if result.reason else ""))
     return None
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mlsecops.findings import Severity
+from mlsecops.policy.patterns import RuleGlob, SinglePathGlob
 
 Threshold = Literal["critical", "high", "medium", "low", "info", "never"]
 """The lowest severity that blocks; `never` makes a stage advisory only."""
@@ -27,8 +28,8 @@ class Strict(BaseModel):
 class Waiver(Strict):
     """Accept a known finding for a while, with a reason someone can audit."""
 
-    rule: NonEmpty | None = Field(default=None, description="rule id or glob, e.g. MLS101 or MLS1*")
-    path: NonEmpty = Field(default="**", description="path glob")
+    rule: RuleGlob | None = Field(default=None, description="rule id or glob, e.g. MLS101 or MLS1*")
+    path: SinglePathGlob = Field(default="**", description="path glob")
     id: NonEmpty | None = Field(
         default=None, description="vulnerability id or alias, or a finding fingerprint"
     )

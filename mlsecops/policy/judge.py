@@ -1,6 +1,9 @@
 """Judge findings against the policy: blocking, waived or advisory; then pass, fail or error.
 
-A waiver past its `expires` date waives nothing and is listed in the verdict.
+Each finding is judged by the threshold of its own stage (`finding.stage`), not of the stage
+that reported it: the gate's findings (a policy change, MLS001; an LFS pointer, MLS002) are
+judged by `gate.fail_on` whichever stages ran. A waiver past its `expires` date waives
+nothing and is listed in the verdict.
 Blocking findings make the verdict `fail` (exit 1). Without any, a stage error
 makes it `error` (exit 2) when the policy fails closed, which is the default.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 
 from mlsecops import globs
-from mlsecops.findings import STAGE_ORDER, Finding, StageError, StageResult
+from mlsecops.findings import Finding, Stage, StageError, StageResult, report_order
 from mlsecops.policy.common import Waiver, blocks
 from mlsecops.policy.model import Policy
 from mlsecops.verdict import ExpiredWaiver, JudgedFinding, Status, Verdict
@@ -45,12 +48,11 @@ def judge(results: list[StageResult], policy: Policy, today: date, policy_source
     judged: list[JudgedFinding] = []
     errors: list[StageError] = []
     stats: dict[str, dict[str, int | float]] = {}
-    for result in sorted(results, key=lambda r: STAGE_ORDER.index(r.stage)):
+    for result in sorted(results, key=lambda r: report_order(r.stage)):
         stats[result.stage.value] = dict(result.stats)
         errors.extend(result.errors)
-        threshold = policy.threshold(result.stage.value)
         for finding in result.findings:
-            status = Status.blocking if blocks(finding.severity, threshold) else Status.advisory
+            status = Status.blocking if blocks(finding.severity, policy.threshold(finding.stage.value)) else Status.advisory
             extra: dict[str, str] = {}
             for i, (waiver, stage, packages) in enumerate(waivers):
                 if not _matches(finding, waiver, stage, packages):
@@ -70,6 +72,9 @@ def judge(results: list[StageResult], policy: Policy, today: date, policy_source
     for i, (waiver, _, _) in enumerate(waivers):
         if waiver.expires < today and i not in expired:
             expired[i] = ExpiredWaiver(waiver=waiver.describe(), reason=waiver.reason, expired=waiver.expires.isoformat())
+    for f in judged:  # a stage's finding judged by another (the gate) gives that one a report entry too
+        stats.setdefault(f.stage.value, {})
+    stats = dict(sorted(stats.items(), key=lambda kv: report_order(Stage(kv[0]))))
     judged.sort(key=lambda f: (-_STATUS_ORDER[f.status], -f.severity.rank, f.stage.value, f.path, f.rule_id))
     if any(f.status == Status.blocking for f in judged):
         outcome = "fail"

@@ -131,18 +131,36 @@ def _explain(err: dict[str, Any]) -> str:
         return "required field is missing"
     value = err.get("input")
     shown = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else type(value).__name__
+    if err["type"] == "value_error":
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        return msg if shown in msg else f"{msg} (got {shown})"
+    if err["type"] == "literal_error" and isinstance(value, str):
+        expected = [e.strip(" '") for e in str(err.get("ctx", {}).get("expected", "")).replace(" or ", ", ").split(",")]
+        hint = difflib.get_close_matches(value, [e for e in expected if e], n=1)
+        if hint:
+            return f"{err['msg']} (got {shown}; did you mean {hint[0]!r}?)"
     return f"{err['msg']} (got {shown})"
 
 
 def load_policy_text(text: str, source: str) -> Policy:
     """Parse and validate policy YAML; raise PolicyError naming source, line and field."""
+    return parse_policy_text(text, source)[0]
+
+
+def parse_policy_text(text: str, source: str) -> tuple[Policy, dict[Loc, int]]:
+    """The policy and the line of every field in `text` (to point at what a change touches)."""
     try:
         return _load(text, source)
     except RecursionError:
         raise PolicyError(source, [PolicyProblem(line=None, field="", message="the YAML is nested too deeply")]) from None
 
 
-def _load(text: str, source: str) -> Policy:
+def line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    """The line of `loc`, or of the nearest enclosing field written in the file."""
+    return _line_for(loc, lines)
+
+
+def _load(text: str, source: str) -> tuple[Policy, dict[Loc, int]]:
     try:
         root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
@@ -167,7 +185,7 @@ def _load(text: str, source: str) -> Policy:
             source, [PolicyProblem(line=line, field=_field(loc), message="key written twice") for loc, line in dupes]
         )
     try:
-        return Policy.model_validate(data)
+        return Policy.model_validate(data), lines
     except ValidationError as exc:
         problems = [
             PolicyProblem(line=_line_for(tuple(e["loc"]), lines), field=_field(tuple(e["loc"])), message=_explain(e))

@@ -4,10 +4,13 @@ The policy is `--policy` (a file, or a shipped name: default, strict,
 audit-only), else `.mlsecops.yml` at PATH, else the shipped default. In diff
 mode, when the pull request edits, adds or deletes the policy file in the
 repository, the run is judged with the base commit's version (the shipped
-default if the base has none) and the change is reported as a finding, MLS001.
-The head version is never loaded then, so a broken policy in a PR cannot stop
-the gate either. Without the merge base (a shallow clone), the base commit's
-version is used.
+default if the base has none) and the change is reported as a finding, MLS001,
+of the `gate` stage: the proposed version is validated (never applied) and
+compared field by field with the one in force (`diff.py`); what it would
+loosen blocks by default, what it would only tighten does not. A proposed
+version that does not load is reported, not raised: a broken policy in a PR
+cannot stop the gate, and counts as a loosening. Without the merge base (a
+shallow clone), the base commit's version is used.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from pydantic import BaseModel, ConfigDict
 
 from mlsecops.changes import git
 from mlsecops.findings import Finding, Severity, Stage, fingerprint
-from mlsecops.policy.loader import PolicyError, PolicyProblem, load_policy, load_policy_text
+from mlsecops.policy.diff import WHOLE_FILE, Change, PolicyDiff, diff
+from mlsecops.policy.loader import MAX_POLICY_BYTES, PolicyError, PolicyProblem, load_policy, load_policy_text, parse_policy_text
 from mlsecops.policy.model import Policy
 
 REPO_POLICY = ".mlsecops.yml"
@@ -54,7 +58,7 @@ def resolve(root: Path, explicit: str | None, base: str | None, head: str | None
     else:
         path = root_dir / REPO_POLICY
     if base:
-        guarded = _guard_against_tamper(path, root_dir, base, head or "HEAD")
+        guarded = _guard_against_tamper(path, root_dir, base, head or "HEAD", explicit=bool(explicit))
         if guarded is not None:
             return guarded
     if not path.exists():
@@ -69,7 +73,7 @@ def _display(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _guard_against_tamper(path: Path, root: Path, base: str, head: str) -> ResolvedPolicy | None:
+def _guard_against_tamper(path: Path, root: Path, base: str, head: str, explicit: bool = False) -> ResolvedPolicy | None:
     """The policy to use when the change edits, adds or deletes the policy file; None when it does not.
 
     "The change" is what `head` adds since its merge base with `base` (the file in the work tree
@@ -109,31 +113,90 @@ def _guard_against_tamper(path: Path, root: Path, base: str, head: str) -> Resol
     verb = "deletes" if after is None else "adds" if before is None else "edits"
     if trusted is None:
         chosen = _shipped("default")
-        note = "the base commit has no policy file, so the shipped default applies"
+        note = ("the base commit has no policy file, so it was judged with the shipped default; "
+                "the new policy takes effect after merge")
     else:
         chosen = ResolvedPolicy(
             policy=load_policy_text(trusted.decode("utf-8", "replace"), f"{display}@{base_sha[:12]}"),
             source=f"{display} at base {base_sha[:12]}",
         )
-        note = f"the base commit's version ({base_sha[:12]}) applies"
-    chosen.findings.extend(change_findings(chosen.policy, display, note, verb))
+        note = f"it was judged with the base commit's version ({base_sha[:12]}); the change takes effect after merge"
+    change = compare(chosen.policy, after, display, explicit)
+    chosen.findings.extend(change_findings(chosen.policy, display, note, verb, change))
     return chosen
 
 
-def change_findings(policy: Policy, display: str, note: str, verb: str = "edits") -> list[Finding]:
-    """MLS001 for an edited policy file, at the severity the applied policy gives it (none when `off`)."""
-    severity = policy.policy_change
-    if severity == "off":
+def compare(in_force: Policy, proposed: bytes | None, display: str, explicit: bool = False) -> PolicyDiff:
+    """What the proposed file (None: deleted) would change against the policy in force."""
+    if proposed is None:
+        if explicit:
+            return _unknown(f"the policy file {display} is gone after merge, so every run naming it would stop (exit 2)")
+        return diff(in_force, _shipped("default").policy)  # no file: the shipped default applies
+    if len(proposed) > MAX_POLICY_BYTES:
+        return _unknown("the proposed policy file is larger than 1 MiB and would not load")
+    try:
+        text = proposed.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _unknown(f"the proposed policy file is not UTF-8 ({exc.reason} at byte {exc.start}) and would not load")
+    try:
+        policy, lines = parse_policy_text(text, display)
+    except PolicyError as exc:
+        return _unknown("the proposed policy does not load, so every run would stop (exit 2): " + str(exc)[:500])
+    return diff(in_force, policy, lines)
+
+
+def _unknown(why: str) -> PolicyDiff:
+    return PolicyDiff(changes=[Change(field=WHOLE_FILE, direction="unknown", after=why)])
+
+
+_SHOWN = 5
+
+
+def change_findings(policy: Policy, display: str, note: str, verb: str = "edits",
+                    change: PolicyDiff | None = None) -> list[Finding]:
+    """MLS001 for a changed policy file, judged by the policy in force: at its `policy_change`
+    severity when the change loosens the gate or may (`change` None: it could not be compared),
+    at info when it only tightens or changes nothing enforced; none when `policy_change` is off."""
+    if policy.policy_change == "off":
         return []
+    if change is None:
+        change = _unknown("the proposed version could not be read, so what it changes is not known")
+    loosening, tightening = _in_file_order(change.loosening), _in_file_order(change.tightening)
+    parts = []
+    if loosening:
+        how = "would" if any(c.direction == "loosens" for c in loosening) else "may"
+        parts.append(f"This change to {display} {how} loosen the gate ({len(loosening)}): " + _summary(loosening) + ".")
+    if tightening:
+        lead = "It would tighten it" if loosening else f"This change to {display} would tighten the gate"
+        parts.append(f"{lead} ({len(tightening)}): " + _summary(tightening) + ".")
+    if not loosening and not tightening:
+        parts.append(f"This change to {display} changes nothing the gate enforces.")
+    parts.append(f"The pull request {verb} the policy file; {note}.")
+    evidence = [f"loosens: {c.text()}" if c.direction == "loosens" else f"may loosen: {c.text()}" for c in loosening]
+    evidence += [f"tightens: {c.text()}" for c in tightening]
+    first = next((c.line for c in loosening + tightening if c.line), None)
     return [
         Finding(
             rule_id="MLS001",
-            stage=Stage.models,
-            severity=Severity(severity),
+            stage=Stage.gate,
+            severity=Severity(policy.policy_change) if loosening else Severity.info,
             path=display,
-            line=1,
-            message=f"This pull request {verb} the gate's policy file {display}; {note}.",
+            line=first or 1,
+            message=" ".join(parts),
+            evidence=evidence[:50],
             fingerprint=fingerprint("MLS001", display),
-            fix="Merge the policy change in its own reviewed pull request.",
+            fix=("Land a loosening through review: the policy file's code owners approve it (CODEOWNERS) "
+                 "and it is merged on its own; see docs/policy.md." if loosening
+                 else "Nothing to do: the change only tightens the gate and takes effect after merge."),
+            properties={"loosens": len(loosening), "tightens": len(tightening)},
         )
     ]
+
+
+def _in_file_order(changes: list[Change]) -> list[Change]:
+    return sorted(changes, key=lambda c: (c.line is None, c.line or 0))
+
+
+def _summary(changes: list[Change]) -> str:
+    shown = "; ".join(c.text() for c in changes[:_SHOWN])
+    return shown + (f"; and {len(changes) - _SHOWN} more" if len(changes) > _SHOWN else "")

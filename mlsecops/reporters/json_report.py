@@ -28,6 +28,7 @@ def render(verdict: Verdict) -> dict[str, Any]:
         "verdict": verdict.verdict,
         "findings": [_finding(f) for f in verdict.findings],
         "errors": [e.model_dump(mode="json") for e in verdict.errors],
+        "notes": [n.model_dump(mode="json") for n in verdict.notes],
         "stages": verdict.stages,
         "summary": {
             "findings": len(verdict.findings),

@@ -1,30 +1,42 @@
 """SARIF 2.1.0 for GitHub code scanning: one run per stage, each its own category.
 
-GitHub's ingestion rules this follows: `automationDetails.id` ends in `/` and is
-unique per run (`mlsecops/<stage>/`); every result's rule is in its run's rules;
-rules carry a numeric-string `security-severity`; URIs are repository-relative
-and percent-encoded; binary files get `region.startLine` 1; `partialFingerprints`
-are our stable ids (so the uploader need not hash multi-GB model files). Waived
-findings are left out: code scanning ignores SARIF `suppressions` and would
-reopen them as alerts. At most 25,000 results per run, as GitHub accepts.
+GitHub's ingestion rules this follows: `automationDetails.id` is `<category>/<stage>/`
+(the category defaults to `mlsecops`; give each matrix job or scanned path its own,
+because upload-sarif ignores its `category` input when runs carry an id); every result's
+rule is in its run's rules; rules carry a numeric-string `security-severity`; URIs are
+repository-relative and percent-encoded. Waived findings are left out: code scanning
+ignores SARIF `suppressions` and would reopen them as alerts. At most 25,000 results per
+run, as GitHub accepts.
+
+Locations are chosen for upload-sarif, which reads and hashes the whole of every file a
+result with a `region.startLine` points at (docs/action.md#sarif-and-code-scanning):
+a result in a small text file keeps its line and carries the `primaryLocationLineHash`
+upload-sarif computes for it (reporters/line_hash.py), so the two agree; a result in a
+binary or large file gets no region (GitHub shows it at line 1) and our own stable id as
+`primaryLocationLineHash`, which upload-sarif then leaves alone without reading the file.
+
+Stage errors are `toolExecutionNotifications` of level `error`; `executionSuccessful`
+stays true, because code scanning answers a run with `executionSuccessful: false` with
+the processing error "unsuccessful execution", which fails the upload-sarif step.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import quote
 
 from mlsecops import __version__
 from mlsecops.files import atomic_write
 from mlsecops.findings import Finding, Severity
 from mlsecops.reporters.escape import unicode_safe
+from mlsecops.reporters.sarif_locations import Locator, uri
 from mlsecops.rules import Rule, catalog, rule_for
 from mlsecops.verdict import JudgedFinding, Status, Verdict
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/mlsecops/mlsecops"
 MAX_RESULTS_PER_RUN = 25_000
+DEFAULT_CATEGORY = "mlsecops"
 
 _LEVEL = {Severity.critical: "error", Severity.high: "error", Severity.medium: "warning", Severity.low: "note", Severity.info: "note"}
 
@@ -34,14 +46,16 @@ def sarif_rule_id(finding: Finding) -> str:
     return f"{finding.rule_id}/{finding.vuln_id}" if finding.vuln_id else finding.rule_id
 
 
-def _uri(path: str, prefix: str) -> str:
-    """Percent-encoded from the file name's bytes, so a name that is not UTF-8 still points at its file."""
-    full = f"{prefix}/{path}" if prefix else path
-    try:
-        raw = full.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raw = full.encode("utf-8", "replace")
-    return quote(raw, safe="/")
+def category(text: str | None) -> str:
+    """The category prefix of every run's `automationDetails.id` (`<category>/<stage>/`).
+
+    Raises ValueError for one GitHub cannot use; surrounding slashes are dropped."""
+    value = (text or "").strip().strip("/")
+    if not value:
+        return DEFAULT_CATEGORY
+    if len(value) > 200 or any(not c.isprintable() for c in value) or "//" in value:
+        raise ValueError("a category is up to 200 printable characters, parts separated by single '/'")
+    return value
 
 
 def _rule_json(rule_id: str, rule: Rule, severity: Severity, finding: Finding) -> dict:
@@ -89,7 +103,8 @@ def _message(f: JudgedFinding) -> str:
     return text
 
 
-def _run(stage: str, findings: list[JudgedFinding], errors: list[dict], rules: dict[str, Rule], prefix: str) -> dict:
+def _run(stage: str, findings: list[JudgedFinding], errors: list[dict], rules: dict[str, Rule], locator: Locator,
+         run_category: str) -> dict:
     shown = [f for f in findings if f.status != Status.waived][:MAX_RESULTS_PER_RUN]
     rule_order: list[str] = []
     rule_json: dict[str, dict] = {}
@@ -108,21 +123,15 @@ def _run(stage: str, findings: list[JudgedFinding], errors: list[dict], rules: d
     results = []
     for f in shown:
         rid = sarif_rule_id(f)
+        location, line_hash = locator.locate(f)
         results.append(
             {
                 "ruleId": rid,
                 "ruleIndex": index[rid],
                 "level": _result_level(f),
                 "message": {"text": _message(f)},
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"uri": _uri(f.path, prefix)},
-                            "region": {"startLine": max(1, f.line or 1)},
-                        }
-                    }
-                ],
-                "partialFingerprints": {"mlsecops/v1": f.fingerprint, "primaryLocationLineHash": f"{f.fingerprint}:1"},
+                "locations": [{"physicalLocation": location}],
+                "partialFingerprints": {"mlsecops/v1": f.fingerprint, "primaryLocationLineHash": line_hash},
                 "properties": {"status": f.status.value, "severity": f.severity.value, "tool": f.tool},
             }
         )
@@ -136,35 +145,53 @@ def _run(stage: str, findings: list[JudgedFinding], errors: list[dict], rules: d
                 "rules": [rule_json[r] for r in rule_order],
             }
         },
-        "automationDetails": {"id": f"mlsecops/{stage}/"},
+        "automationDetails": {"id": f"{run_category}/{stage}/"},
         "results": results,
         "invocations": [
             {
-                "executionSuccessful": not errors,
+                # True even with stage errors: code scanning refuses a run whose execution was not
+                # successful ("unsuccessful execution"), and the upload step fails. The errors
+                # below say the results are incomplete; the exit code fails the gate.
+                "executionSuccessful": True,
                 "toolExecutionNotifications": [
                     {
                         "level": "error",
                         "message": {"text": e["message"]},
-                        **({"locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(e["path"], prefix)}}}]} if e["path"] else {}),
+                        **({"locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(e["path"], locator.prefix)}}}]}
+                           if e["path"] else {}),
                     }
                     for e in errors
                 ],
             }
         ],
+        "properties": {"stage": stage, "stageErrors": len(errors)},
         "columnKind": "unicodeCodePoints",
     }
     return run
 
 
-def render(verdict: Verdict) -> dict:
+def stages(verdict: Verdict) -> list[str]:
+    """Every stage that ran or reported, in run order: one run each, whatever the stage."""
+    names = list(verdict.stages)
+    for stage in [f.stage.value for f in verdict.findings] + [e.stage.value for e in verdict.errors]:
+        if stage not in names:
+            names.append(stage)
+    return names
+
+
+def render(verdict: Verdict, source: Path | None = None, sarif_category: str | None = None) -> dict:
+    """The SARIF document. `source` is the scanned PATH in the work tree, where upload-sarif will
+    read the files (None: no file is read and every result keeps its line)."""
     rules = catalog()
+    locator = Locator(source, verdict.uri_prefix)
+    run_category = category(sarif_category)
     runs = []
-    for stage in verdict.stages:
+    for stage in stages(verdict):
         findings = [f for f in verdict.findings if f.stage.value == stage]
         errors = [e.model_dump(mode="json") for e in verdict.errors if e.stage.value == stage]
-        runs.append(_run(stage, findings, errors, rules, verdict.uri_prefix))
+        runs.append(_run(stage, findings, errors, rules, locator, run_category))
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": runs}
 
 
-def write(verdict: Verdict, path: Path) -> None:
-    atomic_write(path, json.dumps(unicode_safe(render(verdict)), indent=2, ensure_ascii=False) + "\n")
+def write(verdict: Verdict, path: Path, source: Path | None = None, sarif_category: str | None = None) -> None:
+    atomic_write(path, json.dumps(unicode_safe(render(verdict, source, sarif_category)), indent=2, ensure_ascii=False) + "\n")

@@ -93,6 +93,7 @@ class FakeGitHub:
     rate_limit_once: bool = False
     pr_files: list[dict[str, Any]] = field(default_factory=list)
     page_size: int = 2
+    routes: dict[str, Any] = field(default_factory=dict)  # GET path -> JSON answer (runs, pulls)
     next_id: int = 1000
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -131,6 +132,8 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 if state.fail_once:
                     return self._send(state.fail_once.pop(0), {"message": "Server Error"})
                 segs = parts.path.strip("/").split("/")
+                if method == "GET" and parts.path in state.routes:
+                    return self._send(200, state.routes[parts.path])
                 if method == "GET" and segs[-1] == "comments" and "issues" in segs:
                     page = int(parse_qs(parts.query).get("page", ["1"])[0])
                     chunk = state.comments[(page - 1) * state.page_size: page * state.page_size]

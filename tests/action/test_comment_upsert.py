@@ -59,3 +59,33 @@ def test_a_post_that_failed_but_landed_is_not_duplicated() -> None:
         result = comment.upsert(api, "o/r", 3, MARKER + "\nbody", "wf")
         assert result.action == "updated"
         assert len(gh.comments) == 1
+
+
+def _render(resolved: bool) -> str:
+    state = "resolved" if resolved else "pass"
+    return f"{MARKER}\n<!-- mlsecops:state {state} -->\n## {'resolved' if resolved else 'passed'}\n"
+
+
+def test_nothing_scanned_and_no_earlier_comment_posts_nothing() -> None:
+    with ApiServer(FakeGitHub()) as gh:
+        result = comment.sync(_api(gh.url), "o/r", 3, "wf", _render, scanned=False)
+        assert result.action == "skipped" and "changes nothing" in result.reason
+        assert gh.comments == [] and not [r for r in gh.requests if r["method"] in ("POST", "PATCH")]
+
+
+def test_an_earlier_blocking_comment_turns_into_resolved() -> None:
+    with ApiServer(FakeGitHub()) as gh:
+        gh.add_comment(comment.with_markers(MARKER + "\n<!-- mlsecops:state fail -->\n## blocked", "wf"),
+                       user="github-actions[bot]", kind="Bot")
+        result = comment.sync(_api(gh.url), "o/r", 3, "wf", _render, scanned=False)  # e.g. the bad files were deleted
+        assert result.action == "updated" and len(gh.comments) == 1
+        assert "<!-- mlsecops:state resolved -->" in gh.comments[0]["body"] and "## resolved" in gh.comments[0]["body"]
+
+
+def test_a_pass_after_a_pass_is_a_plain_pass_and_a_first_scan_posts() -> None:
+    with ApiServer(FakeGitHub()) as gh:
+        first = comment.sync(_api(gh.url), "o/r", 3, "wf", _render, scanned=True)
+        assert first.action == "created"
+        gh.comments[0]["user"], gh.comments[0]["author_association"] = {"login": "github-actions[bot]", "type": "Bot"}, "NONE"
+        again = comment.sync(_api(gh.url), "o/r", 3, "wf", _render, scanned=True)
+        assert again.action == "updated" and "## passed" in gh.comments[0]["body"] and len(gh.comments) == 1

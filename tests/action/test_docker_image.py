@@ -41,8 +41,8 @@ def test_version_and_no_root_scan(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         subprocess.run(["chown", "-R", "4242:4242", str(repo.path)], check=True)
     scan = subprocess.run(
-        ["docker", "run", "--rm", "-v", f"{repo.path}:/repo", IMAGE, "scan", "/repo", "--base", repo.base,
-         "--stages", "models", "--json", "/repo/report.json", "-q"],
+        ["docker", "run", "--rm", "-v", f"{repo.path}:/src", "-w", "/src", IMAGE, "scan", ".", "--base", repo.base,
+         "--stages", "models", "--json", "report.json", "-q"],  # as install.py tells people to run it
         capture_output=True, text=True, timeout=300)
     assert scan.returncode == 1, scan.stdout + scan.stderr
     report = repo.path / "report.json"

@@ -22,7 +22,7 @@ import pytest
 from tests.adversarial import evasions as E
 from tests.adversarial.attacks import zipped
 from tests.adversarial.harness import loader_imports, run_gate
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, needs_shared
 
 
 @pytest.mark.parametrize("name", sorted(set(E.PICKLES) - E.HIDDEN_ONLY))
@@ -100,7 +100,7 @@ def test_corpus_exploits_stay_blocked_renamed_and_repacked(tmp_path: Path) -> No
     gzipped inside a zip, and inside a tar.xz. Each must still be blocked."""
     paths = _corpus_malicious_pickles()
     if not paths:
-        pytest.skip("../shared/corpus is not present")
+        needs_shared(CORPUS / "labels.tsv")
     root = tmp_path / "ws"
     expected: list[str] = []
     for i, rel in enumerate(paths):

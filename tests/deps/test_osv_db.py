@@ -102,3 +102,20 @@ def test_cache_is_reused_and_refreshed_per_file(db: Path, tmp_path: Path, monkey
     again = osv_db.load(db, cache)
     assert parsed == ["vulns/requests/PYSEC-2018-28.yaml"]
     assert again.records("requests")[0].affected[0].ranges[0].events[1].fixed == "2.20.1"
+
+
+def test_indexing_a_large_database_reports_progress(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A first run over a large database parses thousands of files: the stage must not go silent."""
+    from mlsecops.stages.deps.advisories import osv_db
+
+    from .conftest import record, write_db
+
+    n = osv_db.INDEX_CHUNK * 2 + 7
+    write_db(tmp_path / "db", [record(f"PYSEC-2000-{i}", f"pkg{i}", fixed="1.0") for i in range(n)], fmt="json")
+    seen: list[tuple[int, int]] = []
+    db = osv_db.load(tmp_path / "db", cache_dir=tmp_path / "cache", progress=lambda d, t: seen.append((d, t)))
+    assert db.record_count == n
+    assert seen == [(osv_db.INDEX_CHUNK, n), (osv_db.INDEX_CHUNK * 2, n), (n, n)]
+    again: list[tuple[int, int]] = []
+    osv_db.load(tmp_path / "db", cache_dir=tmp_path / "cache", progress=lambda d, t: again.append((d, t)))
+    assert again == []  # everything came from the cache: nothing to report

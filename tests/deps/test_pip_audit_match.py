@@ -14,7 +14,7 @@ import pytest
 
 from .conftest import SHARED_DB
 
-pytestmark = pytest.mark.skipif(not (SHARED_DB / "vulns").is_dir(), reason="../shared/advisory-db is not present")
+pytestmark = pytest.mark.skipif(not (SHARED_DB / "vulns").is_dir(), reason="../shared/advisory-db is not present beside the checkout: this comparison needs the full advisory database")
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+from tests.rendering import github_render, untrusted_links
 from mlsecops.findings import StageResult, Stage
 from mlsecops.policy.judge import judge
 from mlsecops.policy.model import Policy
@@ -35,8 +36,9 @@ def test_comment_and_sarif_render_fuzz_findings_safely(tmp_path):
     result = StageResult(stage=Stage.fuzz, findings=[f], stats={"targets": 1, "executions": 10, "crashes": 1, "seconds": 1.0})
     verdict = judge([result], Policy(), date.today())
     text = markdown.render(verdict)
-    assert "### Fuzzing" in text
-    assert "<img" not in text and "](http" not in text and "@admin" not in text
+    assert "<details><summary>Fuzzing: 1 crash" in text  # medium: below the default threshold, collapsed
+    assert "<img" not in text and "@admin" not in text
+    assert not untrusted_links(github_render().to_html(text))
     assert "python &#45;m mlsecops&#46;stages&#46;fuzz&#46;replay" in text or "python -m mlsecops.stages.fuzz.replay" in text
     out = tmp_path / "out.sarif"
     sarif.write(verdict, out)

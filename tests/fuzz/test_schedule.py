@@ -28,6 +28,6 @@ def test_torch_targets_are_not_given_a_slice_too_short_to_import_torch():
 
 
 def test_the_triage_reserve_grows_with_the_budget_within_bounds():
-    assert stage.triage_reserve(10) == 3.0
+    assert stage.triage_reserve(10) == 4.5
     assert stage.triage_reserve(60) == 15.0
     assert stage.triage_reserve(600) == 20.0

@@ -102,3 +102,40 @@ def test_a_harness_that_cannot_be_imported_is_a_stage_error(tmp_path):
     result, _ = run_stage(repo, tmp_path / "work", budget=8)
     assert not result.findings
     assert len(result.errors) == 1 and "No module named 'not_installed_anywhere'" in result.errors[0].message
+
+
+# Flaky on purpose: it fails on the 40th input a process sees, whatever the input is, so the
+# fuzzing run records a "crash" that a replay in a fresh sandbox (its first input) never shows.
+FLAKY = '''import sys
+import atheris
+
+_calls = [0]
+
+
+def TestOneInput(data: bytes) -> None:
+    _calls[0] += 1
+    if _calls[0] == 40:
+        raise RuntimeError("only on the 40th call of a process")
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
+'''
+
+
+def test_a_flaky_crash_is_a_note_not_a_finding(tmp_path):
+    from mlsecops.stages.fuzz.report import UNCONFIRMED
+    from tests.fuzz.fixtures import harness_repo
+
+    repo = harness_repo(tmp_path / "repo", FLAKY)
+    result, _ = run_stage(repo, tmp_path / "work", budget=12)
+    assert not result.findings, [f.message for f in result.findings]
+    notes = [n for n in result.notes if n.message.startswith(UNCONFIRMED)]
+    assert len(notes) == 1, result.notes
+    note = notes[0]
+    assert note.path == "fuzz/fuzz_target.py" and "ran without error" in note.message
+    assert any("replayed in a fresh sandbox" in e for e in note.evidence), note.evidence
+    assert any("while fuzzing" in e for e in note.evidence), note.evidence
+    assert result.stats["crashes"] == 0 and result.stats["unconfirmed"] == 1
+    assert not (repo / ".mlsecops" / "reproducers").exists(), "no reproducer is kept for an unconfirmed crash"

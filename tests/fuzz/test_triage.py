@@ -74,8 +74,7 @@ def test_gdb_output_gives_the_fault_class():
     assert call is not None and call.casr == "BranchAv"
 
 
-def test_a_crash_that_does_not_replay_is_demoted_to_info(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """A worker death the replay cannot reproduce (load, a deadline kill) must not read as a library crash."""
+def _unreplayed_group(tmp_path, replay_kind: str | None, seconds_left: float = 60):  # type: ignore[no-untyped-def]
     import time as _time
 
     from mlsecops.stages.fuzz import investigate
@@ -87,16 +86,42 @@ def test_a_crash_that_does_not_replay_is_demoted_to_info(tmp_path) -> None:  # t
     crash_input = tmp_path / "in.bin"
     crash_input.write_bytes(b"x")
     raw = RawCrash(kind="exit", input=crash_input, target="safetensors", returncode=1, stderr="", rng_seed=1)
+    calls: list[bytes] = []
 
-    class NoCrash:
+    class Replayer:
         per_input = 0.1
 
         def run(self, data: bytes, name: str) -> Replay:
-            return Replay(kind="rejected")
+            calls.append(data)
+            return Replay(kind=replay_kind) if replay_kind else Replay(kind="error", message="out of time")
 
     target = Target(kind="loader", key="m.safetensors#loader", path="m.safetensors", source=crash_input, loaders=["safetensors"], rng_seed=1)
-    where = investigate.Where(root=tmp_path, workdir=tmp_path, policy=FuzzPolicy(), deadline=_time.monotonic() + 60,
+    where = investigate.Where(root=tmp_path, workdir=tmp_path, policy=FuzzPolicy(), deadline=_time.monotonic() + seconds_left,
                               base_tree=lambda: None)
-    [found] = investigate._group(target, TargetRun(crashes=[raw]), NoCrash(), where)  # type: ignore[arg-type]
-    assert found.reproducible is False and found.triaged.severity == "info"
-    assert "did not reproduce" in found.triaged.detail
+    found = investigate._group(target, TargetRun(crashes=[raw]), Replayer(), where)  # type: ignore[arg-type]
+    return found, calls
+
+
+def test_a_crash_that_does_not_replay_is_unconfirmed_with_both_runs_evidence(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A worker death the replay cannot reproduce (load, a deadline kill) must not read as a library crash."""
+    from mlsecops.stages.fuzz import report
+
+    [found], calls = _unreplayed_group(tmp_path, "ok")
+    assert calls == [b"x"]
+    assert found.reproducible is False
+    assert "ran without error" in found.replay_note
+    note = report.unconfirmed([found])
+    assert note.message.startswith(report.UNCONFIRMED) and "ran without error" in note.message
+    assert any("exit" in e for e in note.evidence) and any("ran without error" in e for e in note.evidence)
+
+
+def test_a_crash_that_could_not_be_replayed_is_not_confirmed_either(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    [found], _ = _unreplayed_group(tmp_path, None)
+    assert found.reproducible is None and "could not run" in found.replay_note
+    [late], calls = _unreplayed_group(tmp_path, "ok", seconds_left=1)  # no time left to replay at all
+    assert not calls and late.reproducible is None and "not replayed" in late.replay_note
+
+
+def test_a_crash_the_replay_reproduces_is_confirmed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    [found], _ = _unreplayed_group(tmp_path, "exit")
+    assert found.reproducible is True and not found.replay_note

@@ -50,7 +50,9 @@ def _service(context: Context, deadline: float) -> tuple[GuardedService, list[st
     limits = context.policy.deps.limits
     if context.advisory_db is not None:
         context.progress(f"deps: loading the advisory database {context.advisory_db}")
-        db = osv_db.load(context.advisory_db, cache_dir=context.cache_dir or context.workdir, max_record_mb=limits.max_record_mb)
+        db = osv_db.load(context.advisory_db, cache_dir=context.cache_dir or context.workdir, max_record_mb=limits.max_record_mb,
+                         progress=lambda done, total: context.progress(
+                             f"deps: indexing the advisory database: {done}/{total} files (cached for later runs)"))
         context.progress(f"deps: {db.record_count} advisories in {db.files} file(s)")
         where = f"advisory database {context.advisory_db}"
         return GuardedService(OfflineOsvService(db), deadline, where), db.problems

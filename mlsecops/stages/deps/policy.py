@@ -17,6 +17,7 @@ from datetime import date
 from pydantic import Field
 
 from mlsecops.policy.common import NonEmpty, SeverityOrOff, Strict, Threshold
+from mlsecops.policy.patterns import PackageName, PathGlobs
 
 
 class VulnIgnore(Strict):
@@ -25,7 +26,7 @@ class VulnIgnore(Strict):
     id: NonEmpty
     reason: NonEmpty
     expires: date
-    packages: list[str] = Field(default_factory=list, description="limit to these packages")
+    packages: list[PackageName] = Field(default_factory=list, description="limit to these packages")
 
 
 class DepsLimits(Strict):
@@ -70,9 +71,9 @@ class DepsPolicy(Strict):
         default=False,
         description="resolve unpinned requirements with pip (can run sdist build code)",
     )
-    skip_packages: list[str] = Field(default_factory=list)
+    skip_packages: list[PackageName] = Field(default_factory=list)
     ignore: list[VulnIgnore] = Field(default_factory=list)
-    manifests: list[str] = Field(
+    manifests: PathGlobs = Field(
         default_factory=lambda: [
             "**/*requirements*.txt",
             "**/*requirements*.in",
@@ -93,7 +94,7 @@ class DepsPolicy(Strict):
         ],
         description="globs of the dependency manifests to audit",
     )
-    installers: list[str] = Field(
+    installers: PathGlobs = Field(
         default_factory=lambda: [
             "**/Dockerfile",
             "**/Dockerfile.*",

@@ -1,8 +1,11 @@
 """From raw crashes to findings-to-be: replay, deduplicate, minimize, classify, compare with base.
 
-For one target: every raw crash is replayed in a sandboxed session (a crash
-that does not replay is kept, marked not reproducible), grouped by signature,
-and each group's input is minimized with ddmin while it keeps the signature.
+For one target: every raw crash is replayed in a fresh sandboxed session and
+only a crash the replay reproduces is confirmed (`reproducible`); one that
+replays cleanly, or could not be replayed in time, stays unconfirmed with the
+evidence of both runs, and the stage reports it as a note, never as a crash.
+Confirmed crashes are grouped by signature, and each group's input is
+minimized with ddmin while it keeps the signature.
 Fatal signals are replayed under gdb when it is installed (CASR class). Then
 the base check: the minimized input on the base version of the harness (and
 the code it imports), the base version of the model file itself for a crash of
@@ -46,6 +49,7 @@ class Found(BaseModel):
     count: int = 1
     rng_seed: int = 0
     seed_level: bool = False
+    replay_note: str = Field(default="", description="what the confirming replay saw, when it did not reproduce")
 
 
 class Where(BaseModel):
@@ -112,29 +116,59 @@ def _group(target: Target, run: TargetRun, session: Session, where: Where) -> li
         if early is not None and early.signature in groups:
             groups[early.signature].count += 1
             continue
-        triaged, reproducible = None, None
+        triaged, reproducible, note = None, None, ""
         left = where.deadline - time.monotonic()
-        slow_ok = not any(g.triaged.kind == raw.kind for g in groups.values()) and left > 2 * session.per_input + 6
-        if left > 2 and (raw.kind not in SLOW_KINDS or slow_ok):
+        slow_ok = not any(g.triaged.kind == raw.kind for g in groups.values()) and left > session.per_input + 1.5
+        start_cost = 0.6 if getattr(session, "warm", False) else 2.0
+        if left > start_cost and (raw.kind not in SLOW_KINDS or slow_ok):
             replay = session.run(data, name)
-            triaged = triage_replay(replay, name, where, harness)
-            reproducible = triaged is not None if replay.kind != "error" else None
-        if triaged is None and reproducible is False and early is not None and early.severity != "off":
-            # Replayed in a fresh sandbox and it did not crash: likely flaky or environmental
-            # (a worker killed at the deadline, a resource limit hit by load). Kept, but as info.
-            early = early.model_copy(update={"severity": "info", "detail": (early.detail + "; " if early.detail else "")
-                                             + "did not reproduce when replayed"})
-        triaged = triaged or early
-        if triaged is None or triaged.severity == "off":
+            if replay.kind == "error":
+                note = f"the replay could not run: {replay.message or 'the sandbox failed'}"
+            else:
+                triaged = triage_replay(replay, name, where, harness)
+                reproducible = triaged is not None
+                if triaged and early and triaged.kind in SLOW_KINDS and early.kind in SLOW_KINDS:
+                    # Exhaustion confirmed; whether the limit that stops it is time or memory
+                    # depends on the machine's load, so the fuzzing run's reading stays.
+                    triaged = early
+                if triaged is None:
+                    note = f"replayed in a fresh sandbox, the input {_clean_result(replay.kind)}"
+        else:
+            note = "not replayed: the budget's triage reserve ran out" if left <= start_cost else \
+                "not replayed: one slow crash of this kind is replayed per target"
+        if not reproducible:
+            # Not confirmed: flaky, environmental (a worker killed at the deadline, a resource limit
+            # hit by load), or no time to replay. Kept with the evidence, reported as a note only.
+            triaged = early or _unread(raw, name, where)
+            if triaged.severity == "off":
+                continue
+            key = "unconfirmed|" + triaged.signature
+        else:
+            assert triaged is not None
+            if triaged.severity == "off":
+                continue
+            key = triaged.signature
+        if key in groups:
+            groups[key].count += 1
             continue
-        if triaged.signature in groups:
-            groups[triaged.signature].count += 1
-            continue
-        groups[triaged.signature] = Found(target=target, triaged=triaged, data=data, original_size=len(data),
-                                          reproducible=reproducible, rng_seed=raw.rng_seed,
-                                          seed_level=raw.seed_level or raw.base_level,
-                                          pre_existing=True if raw.base_level else None)
+        groups[key] = Found(target=target, triaged=triaged, data=data, original_size=len(data),
+                            reproducible=reproducible, rng_seed=raw.rng_seed, replay_note=note,
+                            seed_level=raw.seed_level or raw.base_level,
+                            pre_existing=True if raw.base_level else None)
     return list(groups.values())
+
+
+def _unread(raw: RawCrash, name: str, where: Where) -> Triaged:
+    """A raw crash the fuzzer's own output does not explain (e.g. libFuzzer's "fuzz target exited"):
+    still something to tell, with the line libFuzzer printed as its detail."""
+    t = from_death("exit", name, raw.stderr, where.policy, where.strip(), None, raw.returncode)
+    summary = next((ln.strip() for ln in raw.stderr.splitlines() if ln.startswith("SUMMARY:")), "")
+    return t.model_copy(update={"detail": summary or raw.detail or t.detail})
+
+
+def _clean_result(kind: str) -> str:
+    return {"ok": "ran without error", "rejected": "was rejected cleanly (no crash)",
+            "exception": "raised only an error the loader documents (no crash)"}.get(kind, f"ended as {kind!r}")
 
 
 def _same(session: Session, name: str, where: Where, harness: bool, sig: str) -> Callable[[bytes], bool]:
@@ -227,7 +261,7 @@ def investigate(target: Target, run: TargetRun, where: Where, home: Path) -> lis
     try:
         found = _group(target, run, session, where)
         found.sort(key=lambda f: (_RANK.get(f.triaged.severity, 9), f.triaged.signature))
-        detailed = _detailed(target, found)
+        detailed = _detailed(target, [f for f in found if f.reproducible])
         for i, f in enumerate(detailed):
             share = max(0.0, (where.deadline - time.monotonic()) / (len(detailed) - i))
             name = "harness" if target.kind == "harness" else f.triaged.target

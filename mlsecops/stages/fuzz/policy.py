@@ -11,12 +11,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from mlsecops.policy.common import SeverityOrOff, Strict, Threshold
+from mlsecops.policy.patterns import PathGlobs
 
 
 class FuzzPolicy(Strict):
     fail_on: Threshold = "high"
     budget_seconds: float = Field(default=60, ge=1, le=3600, description="whole stage, wall clock")
-    harnesses: list[str] = Field(
+    harnesses: PathGlobs = Field(
         default_factory=lambda: ["**/fuzz_*.py", "**/*_fuzz.py", "**/fuzz/**/*.py"],
         description="globs of atheris harnesses (files defining TestOneInput)",
     )

@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter
 
-from mlsecops.findings import Finding, Severity, Stage, fingerprint
+from mlsecops.findings import Finding, Severity, Stage, StageNote, fingerprint
 from mlsecops.reporters.escape import plain
 from mlsecops.stages.fuzz import loaders
 from mlsecops.stages.fuzz.investigate import Found
@@ -121,6 +121,35 @@ def finding(f: Found, reproducer: str | None, command: str | None, sandbox_note:
         evidence=evidence, fingerprint=fingerprint(rule, f.target.path, t.signature), fix=_fix(f),
         reproducer=command, properties=props,
     )
+
+
+UNCONFIRMED = "Not confirmed, so not reported as a crash"
+
+
+def unconfirmed(items: list[Found]) -> StageNote:
+    """Crashes of one target and loader that no replay reproduced: one note with both runs'
+    evidence (what fuzzing saw, what the replay saw), never a finding."""
+    f = items[0]
+    t = f.triaged
+    if len(items) == 1:
+        times = f"{f.count} times" if f.count > 1 else "once"
+        head = f"{_what(f)} ({times}), but {f.replay_note or 'it was not replayed'} (flaky or environmental)"
+    else:
+        who = "the harness" if f.target.kind == "harness" else f"{t.target} {loaders.version(t.target)}"
+        notes = sorted({i.replay_note or "not replayed" for i in items})
+        head = (f"{who} failed in {len(items)} distinct ways on mutated copies of this file, but none was confirmed "
+                f"({'; '.join(notes)})")
+    evidence: list[str] = []
+    for i in items[:12]:
+        evidence.append(clean(f"while fuzzing: {title(i.triaged)}" + (f" ({i.triaged.detail})" if i.triaged.detail else "")
+                              + (f": {i.triaged.message}" if i.triaged.message else ""), 240))
+        evidence.append(clean(i.replay_note or "not replayed", 240))
+    if len(items) > 12:
+        evidence.append(f"... and {len(items) - 12} more")
+    if len(items) == 1:
+        evidence += [clean(f"{fr.file}:{fr.line} in {fr.func}", 200) for fr in reversed(t.frames[-3:])]
+    return StageNote(stage=Stage.fuzz, path=f.target.path, message=clean(f"{UNCONFIRMED}: {head}", 400),
+                     evidence=evidence)
 
 
 def grouped_exceptions(items: list[tuple[Found, str | None, str | None]], note: str) -> Finding:

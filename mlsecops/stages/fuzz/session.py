@@ -114,6 +114,11 @@ class Session:
                 if len(self.buf) > MAX_LINE:
                     return None
 
+    @property
+    def warm(self) -> bool:
+        """A worker is up: the next replay of a Python-level outcome costs milliseconds."""
+        return self.jail is not None and self.jail.alive()
+
     def run(self, data: bytes, target: str) -> Replay:
         if time.monotonic() >= self.deadline - 0.5:
             return Replay(kind="error", message="out of time")

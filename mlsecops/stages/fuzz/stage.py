@@ -32,7 +32,9 @@ CLEANUP = 1.0
 
 
 def triage_reserve(budget: float) -> float:
-    return min(max(3.0, budget * 0.25), 20.0)
+    """Time kept for triage. A crash is reported only once a replay confirms it, and replaying
+    a hang costs one per-input limit (at least 2 s) plus a worker start: hence at least 4.5 s."""
+    return min(max(4.5, budget * 0.25), 20.0)
 
 
 def plan(items: list[targets.Target], window: float, lanes: int) -> tuple[list[list[targets.Target]], float, list[targets.Target]]:
@@ -85,7 +87,9 @@ def run(changeset: Changeset, context: Context) -> StageResult:
     work.mkdir(parents=True, exist_ok=True)
     selection = targets.select(changeset, policy, work)
     for note in selection.notes:
-        context.progress(f"fuzz: {note}")
+        context.progress(f"fuzz: {note.path}: {note.message}")
+    result.notes.extend(selection.notes)
+    result.errors.extend(selection.errors)
     if not selection.targets:
         context.progress("fuzz: no changed model file or harness to fuzz")
         return result
@@ -107,6 +111,9 @@ def run(changeset: Changeset, context: Context) -> StageResult:
     _save_corpus(kept, runs, changeset, context)
     result.stats = {"targets": len(kept), "executions": sum(r.executions for r in runs.values()),
                     "crashes": len(result.findings)}
+    unconfirmed = sum(1 for f in found if not f.reproducible)
+    if unconfirmed:
+        result.stats["unconfirmed"] = unconfirmed
     if dropped:
         result.stats["skipped"] = len(dropped)
     return result
@@ -164,11 +171,15 @@ def _report(found: list[Found], changeset: Changeset, context: Context, note: st
     policy = context.policy.fuzz
     seen: set[str] = set()
     grouped: dict[tuple[str, str], list[tuple[Found, str | None, str | None]]] = {}
+    unconfirmed: dict[tuple[str, str], list[Found]] = {}
     for f in sorted(found, key=lambda f: (f.target.path, f.triaged.signature)):
         fp = fingerprint(f.triaged.rule_id, f.target.path, f.triaged.signature)
         if fp in seen:
             continue
         seen.add(fp)
+        if not f.reproducible:
+            unconfirmed.setdefault((f.target.path, f.triaged.target), []).append(f)
+            continue
         rel = command = None
         meta = {"rule": f.triaged.rule_id, "signature": f.triaged.signature, "kind": f.triaged.kind,
                 "loader": f.triaged.target, "fuzz_seed": f.rng_seed, "minimized": f.minimized}
@@ -183,6 +194,8 @@ def _report(found: list[Found], changeset: Changeset, context: Context, note: st
             result.findings.append(report.finding(f, rel, command, note))
     for items in grouped.values():
         result.findings.append(report.grouped_exceptions(items, note))
+    for same in unconfirmed.values():
+        result.notes.append(report.unconfirmed(same))
 
 
 def _errors(kept: list[targets.Target], runs: dict[str, TargetRun], result: StageResult) -> None:

@@ -13,13 +13,16 @@ as a second seed and for the "pre-existing?" check.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from mlsecops.changes import git
+from mlsecops import install
 from mlsecops.changes.artifact import Artifact, Changeset
+from mlsecops.findings import Stage, StageError, StageNote
 from mlsecops.formats.detect import detect_path
 from mlsecops.stages.fuzz import harnesses, loaders
 from mlsecops.stages.fuzz.policy import FuzzPolicy
@@ -44,9 +47,34 @@ class Target(BaseModel):
     packages: list[str] = Field(default_factory=list)
 
 
+# Loaders the `fuzz` extra installs: a format whose loaders all come from it and are all missing
+# means the gate was installed without the extra, and the stage says so as an error (it fails
+# closed per policy) instead of fuzzing nothing quietly. numpy and h5py come with the gate;
+# torch is optional (a note says what it would add).
+FUZZ_EXTRA = frozenset({"safetensors", "onnx", "onnxruntime", "atheris"})
+
+
 class Selection(BaseModel):
     targets: list[Target] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list, description="changed artifacts not fuzzed, and why")
+    notes: list[StageNote] = Field(default_factory=list, description="changed artifacts not fuzzed, and why")
+    errors: list[StageError] = Field(default_factory=list, description="what the installation cannot fuzz")
+
+
+def _note(sel: Selection, path: str, message: str) -> None:
+    sel.notes.append(StageNote(stage=Stage.fuzz, path=path, message=message))
+
+
+def _missing_loaders(sel: Selection, path: str, fmt: str) -> None:
+    wanted = [ld for ld in loaders.LOADERS.values() if fmt in ld.formats]
+    if not wanted:
+        return
+    if all(ld.dist in FUZZ_EXTRA for ld in wanted):
+        sel.errors.append(StageError(stage=Stage.fuzz, path=path, message=(
+            f"not fuzzed: no safe loader for {fmt} is installed ({', '.join(ld.dist for ld in wanted)}); "
+            f"fuzzing needs the fuzz extra: {install.for_version(extra='fuzz').pip}, or run the container")))
+    else:
+        _note(sel, path, f"not fuzzed: no safe loader for {fmt} is installed "
+              f"({' or '.join(ld.dist for ld in wanted)}; for torch use its CPU build, torch==2.13.0)")
 
 
 def own_folders(policy: FuzzPolicy) -> tuple[str, ...]:
@@ -98,8 +126,7 @@ def _model_targets(changeset: Changeset, policy: FuzzPolicy, workdir: Path, sel:
             continue
         names = loaders.installed(fmt.value)
         if not names:
-            if any(fmt.value in ld.formats for ld in loaders.LOADERS.values()):
-                sel.notes.append(f"{art.path}: no safe loader for {fmt.value} is installed")
+            _missing_loaders(sel, art.path, fmt.value)
             continue
         digest = _digest(art)
         small = art.size <= policy.max_input_mb * 1024 * 1024
@@ -109,7 +136,7 @@ def _model_targets(changeset: Changeset, policy: FuzzPolicy, workdir: Path, sel:
             key = f"loader:{art.path}"
             sel.targets.append(Target(kind="loader", key=key, loaders=names, rng_seed=derive_seed(policy, key, digest), **common))
         else:
-            sel.notes.append(f"{art.path}: larger than fuzz.max_input_mb ({policy.max_input_mb} MiB), not mutated")
+            _note(sel, art.path, f"larger than fuzz.max_input_mb ({policy.max_input_mb} MiB): not mutated")
         if fmt.value == "onnx" and policy.inference and "onnxruntime" in names:
             key = f"inference:{art.path}"
             sel.targets.append(Target(kind="inference", key=key, loaders=["onnxruntime"],
@@ -123,8 +150,14 @@ def _harness_targets(changeset: Changeset, policy: FuzzPolicy, sel: Selection) -
     if not found:
         return
     changed = {a.path for a in changeset.artifacts} | set(changeset.deleted)
+    atheris = importlib.util.find_spec("atheris") is not None
     for h in found:
         if changeset.mode == "diff" and not harnesses.affected(h, changed):
+            continue
+        if not atheris:
+            sel.errors.append(StageError(stage=Stage.fuzz, path=h.path, message=(
+                "harness not run: atheris is not installed; fuzzing needs the fuzz extra: "
+                f"{install.for_version(extra='fuzz').pip}, or run the container")))
             continue
         digest = hashlib.sha256()
         for rel in [h.path, *h.closure]:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Annotated
+
+from pydantic import Field
 
 from mlsecops.formats.kinds import NAMES as FORMAT_NAMES
-
+from mlsecops.policy.checks import one_of
 from mlsecops.policy.common import SeverityOrOff, Strict, Threshold
+from mlsecops.policy.patterns import ImportGlob
+
+ENGINES = ("mlsecops", "fickling", "modelscan")
+"""The engines `models.engines` may name (scanfile.py runs them by these names)."""
+
+EngineName = Annotated[str, one_of(ENGINES, "engine")]
+FormatName = Annotated[str, one_of(FORMAT_NAMES, "format")]
 
 
 class ModelLimits(Strict):
@@ -34,27 +43,19 @@ class ModelsPolicy(Strict):
         description="severity of an import that is neither allowlisted nor known-dangerous, "
         "from a third-party module",
     )
-    allow_globals: list[str] = Field(
+    allow_globals: list[ImportGlob] = Field(
         default_factory=list, description="extra allowlist entries, 'module:name' globs"
     )
-    deny_globals: list[str] = Field(
+    deny_globals: list[ImportGlob] = Field(
         default_factory=list, description="extra denylist entries, 'module:name' globs"
     )
-    allowed_formats: list[str] = Field(
+    allowed_formats: list[FormatName] = Field(
         default_factory=list, description="when set, any other model format is a finding"
     )
-    blocked_formats: list[str] = Field(default_factory=list)
+    blocked_formats: list[FormatName] = Field(default_factory=list)
     blocked_format_severity: SeverityOrOff = "high"
-    engines: list[str] = Field(
+    engines: list[EngineName] = Field(
         default_factory=lambda: ["mlsecops", "fickling", "modelscan"],
         description="engines to run; mlsecops's own analysis always runs",
     )
     limits: ModelLimits = Field(default_factory=ModelLimits)
-
-    @field_validator("allowed_formats", "blocked_formats")
-    @classmethod
-    def _known_formats(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in FORMAT_NAMES]
-        if unknown:
-            raise ValueError(f"unknown format {unknown[0]!r}; known: {', '.join(FORMAT_NAMES)}")
-        return value

@@ -78,6 +78,7 @@ class _Obs:
     severities: dict[str, Severity] = field(default_factory=dict)
     evidence: list[str] = field(default_factory=list)
     fix: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 class ScanLimitError(Exception):
@@ -111,7 +112,8 @@ class ScanState:
         return name in self.task.engines
 
     def observe(self, rule_id: str, severity: Severity, message: str, member: str | None, key: str,
-                engine: str = "mlsecops", evidence: list[str] | None = None, fix: str | None = None) -> None:
+                engine: str = "mlsecops", evidence: list[str] | None = None, fix: str | None = None,
+                properties: dict[str, str] | None = None) -> None:
         """Record what an engine saw; the same (member, key) from several engines is one finding."""
         o = self.obs.get((member, key))
         if o is None:
@@ -119,6 +121,7 @@ class ScanState:
         elif engine == "mlsecops":
             o.rule_id, o.message = rule_id, message
             o.fix = fix or o.fix
+        o.properties.update(properties or {})
         prev = o.severities.get(engine)
         if prev is None or severity.rank > prev.rank:
             o.severities[engine] = severity
@@ -163,7 +166,7 @@ class ScanState:
                     member=o.member,
                     fingerprint=fingerprint(o.rule_id, path, o.member, o.key),
                     fix=o.fix,
-                    properties={"key": o.key},
+                    properties={"key": o.key, **o.properties},
                 )
             )
         return out

@@ -25,10 +25,11 @@ from mlsecops.stages.models.spawn import WorkerStarter
 
 
 def _lfs(art: Artifact, severity: str) -> Finding | None:
+    """A model the gate could not see: the gate's own finding, judged by `gate.fail_on`."""
     if severity == "off":
         return None
     return Finding(
-        rule_id="MLS002", stage=Stage.models, severity=Severity(severity), path=art.path, line=1,
+        rule_id="MLS002", stage=Stage.gate, severity=Severity(severity), path=art.path, line=1,
         message="Git LFS pointer: the model it stands for was not fetched, so it was not scanned",
         fingerprint=fingerprint("MLS002", art.path), fix="Check out with LFS (actions/checkout lfs: true) before the scan.",
     )

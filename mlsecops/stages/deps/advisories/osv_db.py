@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +140,14 @@ def _load_cache(path: Path, source: Path) -> dict[str, Any]:
     return entries if isinstance(entries, dict) else {}
 
 
-def load(path: Path, cache_dir: Path | None = None, max_record_mb: float = 16) -> OsvDatabase:
-    """Load and index the database at `path`; raises OsvDatabaseError when unusable."""
+INDEX_CHUNK = 500  # files parsed between two progress reports
+
+
+def load(path: Path, cache_dir: Path | None = None, max_record_mb: float = 16,
+         progress: Callable[[int, int], None] | None = None) -> OsvDatabase:
+    """Load and index the database at `path`; raises OsvDatabaseError when unusable.
+    `progress(done, total)` is told how far the parsing of uncached files is (a first run
+    over a large database takes tens of seconds)."""
     try:
         source = path.expanduser().resolve(strict=True)
     except OSError as exc:
@@ -165,8 +171,12 @@ def load(path: Path, cache_dir: Path | None = None, max_record_mb: float = 16) -
         else:
             todo.append(name)
     max_bytes = int(max_record_mb * 1024 * 1024)
-    for name, records, error in parse_files(kind, str(source), sorted(todo), max_bytes):
-        fresh[name] = {"stamp": entries[name], "records": records, "error": error}
+    todo.sort()
+    for start in range(0, len(todo), INDEX_CHUNK):
+        for name, records, error in parse_files(kind, str(source), todo[start:start + INDEX_CHUNK], max_bytes):
+            fresh[name] = {"stamp": entries[name], "records": records, "error": error}
+        if progress is not None and len(todo) > INDEX_CHUNK:
+            progress(min(start + INDEX_CHUNK, len(todo)), len(todo))
     if cache_path and todo:
         try:
             atomic_write(cache_path, json.dumps({"version": CACHE_VERSION, "source": str(source), "entries": fresh}))

@@ -64,7 +64,8 @@ def judge_walk(state: ScanState, walk: WalkResult, member: str | None) -> bool:
         state.observe(_RULE[j.verdict], sev, message[0].upper() + message[1:], member, f"global:{shown}",
                       evidence=[f"{shown} via {where}"],
                       fix="Do not load this file; re-create the model from trusted code and save it as safetensors."
-                      if j.verdict == "deny" else None)
+                      if j.verdict == "deny" else None,
+                      properties={"global": f"{j.module}:{j.name}"})  # the exact models.allow_globals entry
     for issue in walk.issues:
         _issue(state, issue, member, walk, dangerous_before_break)
     for nested in walk.nested:

@@ -2,11 +2,15 @@
 `tokenizer.chat_template`, YAML configs, `.j2` files): server-side template
 injection that escapes to Python (CVE-2024-34359).
 
-Templates are parsed with jinja2's parser (lexing and parsing only; nothing is
-rendered) and the syntax tree is searched for what a sandbox forbids: private
-attributes (`_`-prefixed, which covers every dunder), the `attr` filter used on
-them, attribute names built at runtime, and calls to functions Jinja does not
-provide (getattr, chr, __import__...).
+Judged by behaviour first: each template is rendered the way transformers renders
+it, inside jinja2's sandbox with a recording policy, over representative
+conversations and with every branch forced (`formats/chat_template.py`); any reach
+for an unsafe attribute, item or global is critical however the name was built,
+and a template that cannot be rendered to the end within its bounds is high (what
+it does is not known). The syntax tree is also read (nothing rendered) for what a
+sandbox forbids written as constants: private attributes (`_`-prefixed, which
+covers every dunder), the `attr` filter used on them, attribute names built at
+runtime, and calls to functions Jinja does not provide (getattr, chr, __import__...).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from mlsecops.stages.models.scanfile import ScanState
 
 MAX_TEXT = 16 * 1024 * 1024
 MAX_NODES = 200_000
+MAX_RENDERED = 16
+"""Templates rendered per file; more are read only, and the file says so (MLS115)."""
 _JINJA_GLOBALS = {"range", "dict", "lipsum", "cycler", "joiner", "namespace", "raise_exception", "strftime_now"}
 _ESCAPE_CALLS = {"getattr", "setattr", "delattr", "eval", "exec", "compile", "open", "globals", "locals", "vars",
                  "dir", "type", "chr", "ord", "__import__", "input", "breakpoint", "hasattr", "format"}
@@ -51,8 +57,10 @@ def _problems(source: str) -> list[tuple[Severity, str]]:
     import jinja2
     from jinja2 import nodes
 
+    from mlsecops.formats.chat_template import parse
+
     try:
-        tree = jinja2.Environment().parse(source)
+        tree = parse(source)
     except (jinja2.TemplateSyntaxError, RecursionError, MemoryError, ValueError) as exc:
         if _DUNDER_TEXT.search(source):
             return [(Severity.high, f"does not parse ({type(exc).__name__}) and names Python internals")]
@@ -96,14 +104,37 @@ def _builds_name(node: Any) -> bool:
     return isinstance(node, nodes.Concat)
 
 
-def judge_template(state: ScanState, source: str, member: str | None, where: str) -> None:
+def _behaviour(source: str) -> tuple[list[tuple[Severity, str]], str | None]:
+    """What rendering the template reaches for (formats/chat_template.py), and the bound it hit if any."""
+    from mlsecops.formats.chat_template import render
+
+    seen = render(source)
+    out: list[tuple[Severity, str]] = []
+    for reach in seen.unsafe:
+        kind, _, name = reach.rpartition(" ")
+        how = "written in the template" if name in source else "a name built while rendering"
+        if kind == "global":
+            out.append((Severity.critical, f"looks up the global {name} when rendered, which template escapes rely on"))
+        else:
+            out.append((Severity.critical, f"reaches the unsafe {kind} {name} when rendered ({how})"))
+    if not seen.bound and seen.renders and not seen.completed and not seen.unsafe:
+        out.append((Severity.high, "could not be rendered with any representative conversation, so what it does is "
+                    f"not known ({seen.stopped[0] if seen.stopped else 'no render finished'})"))
+    return out, seen.bound
+
+
+def judge_template(state: ScanState, source: str, member: str | None, where: str, render: bool = True) -> None:
     state.engines_run.add("mlsecops")
-    problems = _problems(source)
+    behaviour, bound = _behaviour(source) if render else ([], None)
+    if bound:
+        state.observe("MLS115", Severity.high, f"The template in {where} could not be checked to the end: rendering it "
+                      f"{bound}", member, f"template-bound:{where}")
+    problems = behaviour + _problems(source)
     if not problems:
         return
     worst = max((s for s, _ in problems), key=lambda s: s.rank)
     reasons = []
-    for _, why in problems:
+    for _, why in sorted(problems, key=lambda p: -p[0].rank):
         if why not in reasons:
             reasons.append(why)
     state.observe("MLS118", worst, f"The template in {where} {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""),
@@ -132,9 +163,14 @@ def analyze_config(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name:
         if _DUNDER_TEXT.search(text):
             judge_template(state, text, member, name)
         return
+    rendered = 0
     for key, value in _strings(doc):
         if _is_template(key, value):
-            judge_template(state, value, member, key or name)
+            rendered += 1
+            judge_template(state, value, member, key or name, render=rendered <= MAX_RENDERED)
+    if rendered > MAX_RENDERED:
+        state.observe("MLS115", Severity.high, f"{name} holds {rendered} templates; the {rendered - MAX_RENDERED} after the "
+                      f"first {MAX_RENDERED} were read but not rendered", member, "template-limit")
 
 
 def analyze_jinja(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
