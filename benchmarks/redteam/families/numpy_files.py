@@ -11,10 +11,9 @@ handed to `pickle.load` whole.
 
 from __future__ import annotations
 
-import io
 import struct
-import zipfile
 
+from benchmarks.redteam.archives import zip_bytes
 from benchmarks.redteam.pickles import system_pickle
 from benchmarks.redteam.sample import Sample
 
@@ -31,14 +30,6 @@ def npy(descr: str, shape: str = "(1,)", version: int = 1, pad_to: int = 0, payl
     header = header + " " * (target - prefix - body_len) + "\n"
     size = struct.pack("<H", len(header)) if version == 1 else struct.pack("<I", len(header))
     return b"\x93NUMPY" + bytes([version, 0]) + size + header.encode("latin1") + (payload or system_pickle())
-
-
-def npz(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return out.getvalue()
 
 
 def _one(name: str, data: bytes) -> dict[str, bytes]:
@@ -66,10 +57,10 @@ SAMPLES = [
            lambda: _one("weights.npy", npy("'|O'", shape="(1L,)")), fast=True),
     Sample("npz_member_descr_object_word", F, "numpy.load", "process",
            "an npz member with descr 'object' (np.load(...)['w'] unpickles it)",
-           lambda: _one("arrays.npz", npz({"w.npy": npy("'object'")}))),
+           lambda: _one("arrays.npz", zip_bytes({"w.npy": npy("'object'")}))),
     Sample("npz_member_python2_long", F, "numpy.load", "process",
            "an npz member whose header only parses after numpy's Python 2 filter",
-           lambda: _one("arrays.npz", npz({"w.npy": npy("'|O'", shape="(1L,)")}))),
+           lambda: _one("arrays.npz", zip_bytes({"w.npy": npy("'|O'", shape="(1L,)")}))),
     Sample("npy_not_npy_at_all", F, "numpy.load", "process",
            "np.load hands anything that is neither npy nor zip to pickle.load (a pickle named .npy)",
            lambda: _one("weights.npy", system_pickle())),

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
-import tarfile
-import zipfile
 
-from benchmarks.redteam.families.torch_files import v7_tar
+from benchmarks.redteam.archives import tar_bytes, v7_tar, zip_bytes
 from benchmarks.redteam.pickles import system_pickle
 from benchmarks.redteam.sample import Sample
 
@@ -26,22 +23,6 @@ def _zst(data: bytes) -> bytes:
     import zstandard
 
     return zstandard.ZstdCompressor().compress(data)
-
-
-def _zip(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("frame.pkl", data)
-    return out.getvalue()
-
-
-def _targz(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tf:
-        info = tarfile.TarInfo("frame.pkl")
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def _p(name: str, data: bytes) -> dict[str, bytes]:
@@ -62,10 +43,10 @@ SAMPLES = [
     Sample("pandas_xz", F, "pandas.read_pickle", "process", "baseline: '.xz'",
            lambda: _p("frame.pkl.xz", lzma.compress(system_pickle()))),
     Sample("pandas_zip", F, "pandas.read_pickle", "process", "baseline: '.zip' with one member",
-           lambda: _p("frame.zip", _zip(system_pickle()))),
+           lambda: _p("frame.zip", zip_bytes({"frame.pkl": system_pickle()}))),
     Sample("pandas_tar_gz", F, "pandas.read_pickle", "process", "baseline: '.tar.gz' with one member",
-           lambda: _p("frame.tar.gz", _targz(system_pickle()))),
+           lambda: _p("frame.tar.gz", tar_bytes({"frame.pkl": system_pickle()}, "w:gz"))),
     Sample("pandas_zip_after_benign_pickle", F, "pandas.read_pickle", "process",
            "a benign pickle with a zip appended: zipfile reads the zip from its end, pickle.load the start",
-           lambda: _p("frame.zip", b"\x80\x04N." + _zip(system_pickle()))),
+           lambda: _p("frame.zip", b"\x80\x04N." + zip_bytes({"frame.pkl": system_pickle()}))),
 ]

@@ -11,12 +11,11 @@ which names the archive after the first central-directory entry and reads
 
 from __future__ import annotations
 
-import io
 import pickle
-import tarfile
 
 from mlsecops.fixtures import torch_state_dict_pickle, torch_zip
 
+from benchmarks.redteam.archives import tar_bytes, v7_tar
 from benchmarks.redteam.pickles import PROTO2, b, call, glob2, system_call, system_pickle
 from benchmarks.redteam.sample import Sample
 
@@ -24,29 +23,12 @@ F = "torch"
 MAGIC = 0x1950A86A20F9469CFC6C
 
 
-def v7_tar(members: dict[str, bytes]) -> bytes:
-    """A tar whose headers have no ustar magic (the V7 layout tarfile still reads)."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    raw = bytearray(out.getvalue())
-    pos = 0
-    while pos + 512 <= len(raw) and raw[pos:pos + 512].strip(b"\0"):
-        header = raw[pos:pos + 512]
-        header[257:265] = b"\0" * 8  # magic and version
-        header[148:156] = b" " * 8
-        header[148:156] = b"%06o\0 " % sum(header)
-        raw[pos:pos + 512] = header
-        size = int(header[124:136].strip(b"\0 ") or b"0", 8)
-        pos += 512 + (size + 511) // 512 * 512
-    return bytes(raw)
+def _legacy_members(storages: bytes) -> dict[str, bytes]:
+    return {"storages": storages, "tensors": pickle.dumps(0, protocol=2), "pickle": pickle.dumps({}, protocol=2)}
 
 
 def legacy_tar(storages: bytes) -> bytes:
-    return v7_tar({"storages": storages, "tensors": pickle.dumps(0, protocol=2), "pickle": pickle.dumps({}, protocol=2)})
+    return v7_tar(_legacy_members(storages))
 
 
 def legacy_stream(*pickles: bytes) -> bytes:
@@ -83,7 +65,7 @@ SAMPLES = [
            lambda: _t(legacy_tar(system_pickle())), fast=True),
     Sample("torch_legacy_tar_ustar", F, "torch.load", "process",
            "baseline: the same legacy tar with ustar headers",
-           lambda: _t(_ustar(legacy_tar_members()))),
+           lambda: _t(tar_bytes(_legacy_members(system_pickle())))),
     Sample("torch_load_from_bytes_legacy_stack", F, "torch.load", "process",
            "torch.storage._load_from_bytes on an embedded legacy stream whose second pickle is the call "
            "(a scanner that judges the embedded checkpoint instead of the call must read it as torch does)",
@@ -97,18 +79,3 @@ SAMPLES = [
     Sample("torch_zip_baseline", F, "torch.load", "process", "baseline: the call in data.pkl of a torch.save zip",
            lambda: _t(_evil_zip())),
 ]
-
-
-def legacy_tar_members() -> dict[str, bytes]:
-    return {"storages": system_pickle(), "tensors": pickle.dumps(0, protocol=2), "pickle": pickle.dumps({}, protocol=2)}
-
-
-def _ustar(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
