@@ -34,6 +34,12 @@ def memoize_after_sparse_put() -> bytes:
     return PROTO4 + body + STOP
 
 
+def memoize_then_hex_int() -> bytes:
+    """The memo trick, then an INT spelled in hex after the call: pickletools.genops (modelscan's and
+    fickling's reader) raises on it, so the engines that would have resolved os.system see nothing."""
+    return memoize_after_sparse_put()[:-1] + POP + b"I0x1f\n" + POP + b"N" + STOP
+
+
 def legacy_torch(second: bytes, rest: bytes = b"") -> bytes:
     """torch.save's legacy layout: magic, protocol, sys info, object, storage keys."""
     magic = pickle.dumps(MAGIC, protocol=2)
@@ -45,6 +51,10 @@ SAMPLES = [
            "MEMOIZE after PUT 1 and PUT 3 writes slot 1 and 3 in CPython, slots 2 and 4 in a list-memo walker: "
            "the walker resolves collections.OrderedDict, the loader os.system", lambda: {"model.pkl": memoize_after_sparse_put()},
            fast=True),
+    Sample("memoize_then_hex_int", F, "pickle.load", "process",
+           "the memo trick with a hex INT after the call: the walker resolves an allowlisted import, and "
+           "pickletools-based engines (modelscan, fickling) fail on the INT",
+           lambda: {"model.pkl": memoize_then_hex_int()}),
     Sample("torch_legacy_second_pickle_no_proto", F, "torch.load", "process",
            "torch.load reads a legacy file as five stacked pickles; the second one (the protocol version) has no "
            "PROTO and starts with a binary opcode, so a scanner deciding 'is there another pickle?' by its first bytes stops",
