@@ -7,8 +7,9 @@
 # Build arguments:
 #   BASE_IMAGE   any Debian-like image with Python 3.11+ (default: the public python:3.11-slim);
 #                git is installed with apt when the base has none.
-#   EXTRAS       the package's optional dependency groups to install (default: fuzz, the safe
-#                loaders the fuzz stage drives; empty for a smaller image without them).
+#   EXTRAS       the package's optional dependency groups to install (default: fuzz,assess: the safe
+#                loaders the fuzz stage drives and the assess stage's runtimes and metric
+#                libraries; empty for a smaller image without them).
 #   TORCH_SPEC   e.g. "torch==2.13.0" to add PyTorch (CPU wheels from TORCH_INDEX_URL) for the
 #                fuzz stage's weights_only loader. Left out by default: it is several hundred MB.
 # Every Python package is pinned by constraints.txt and installed from binary wheels only, so
@@ -24,7 +25,7 @@ COPY . /context
 RUN mkdir -p /context/wheels
 
 FROM ${BASE_IMAGE} AS build
-ARG EXTRAS=fuzz
+ARG EXTRAS=fuzz,assess
 ARG TORCH_SPEC=""
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
@@ -53,7 +54,9 @@ RUN set -eu; \
     # atheris' static library, sanitizer runtimes, libFuzzer mock and the core it loads only when
     # a sanitizer has preloaded libFuzzer (the fuzz sandbox preloads none); onnx's backend test
     # data and onnxruntime's model-conversion tools; headers, stubs and Cython sources.
-    find "$site" -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} +; \
+    # numpy.testing, which scipy and scikit-learn import, needs numpy/_core/tests/_natype.py: it stays.
+    find "$site" -depth -type d \( -name tests -o -name __pycache__ \) -not -path '*/numpy/_core/tests' -exec rm -rf {} +; \
+    find "$site"/numpy/_core/tests -type f ! -name _natype.py -delete 2>/dev/null || true; \
     rm -rf "$site"/onnx/backend/test "$site"/onnxruntime/transformers "$site"/onnxruntime/quantization \
            "$site"/numpy/_core/include "$site"/numpy/f2py "$site"/atheris/mock_libfuzzer \
            "$site"/atheris/*_test.py "$site"/atheris/core_without_libfuzzer.*.so \
@@ -82,11 +85,12 @@ LABEL org.opencontainers.image.title="mlsecops" \
       org.opencontainers.image.description="Security gate for ML repositories: dependency audit, model scanning, fuzzing" \
       org.opencontainers.image.source="https://github.com/mlsecops/mlsecops" \
       org.opencontainers.image.licenses="Apache-2.0"
-# git reads the diff; the scan never needs a compiler, a shell tool or a package manager at run time.
+# git reads the diff; libgomp1 is the OpenMP runtime LightGBM's wheel expects from the system (the
+# assess stage); the scan never needs a compiler, a shell tool or a package manager at run time.
 RUN set -eu; \
-    if ! command -v git >/dev/null 2>&1; then \
+    if ! command -v git >/dev/null 2>&1 || ! ldconfig -p | grep -q 'libgomp\.so\.1'; then \
       apt-get update; \
-      apt-get install -y --no-install-recommends git ca-certificates; \
+      apt-get install -y --no-install-recommends git ca-certificates libgomp1; \
       rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb; \
     fi; \
     groupadd --system --gid 10001 mlsecops; \

@@ -32,11 +32,11 @@ $(VENV)/.renamed: | $(VENV)/bin/python
 	touch $@
 
 $(DEMO_STAMP): pyproject.toml constraints.txt | $(VENV)/.renamed
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[fuzz]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[fuzz,assess]'
 	rm -f $(VENV)/.demo-*; touch $@
 
 $(STAMP): pyproject.toml constraints.txt | $(VENV)/.renamed
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,fuzz,bench]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,fuzz,assess,bench]'
 	# PyTorch for the tests that torch.save real modules (and the fuzz stage's weights_only loader),
 	# CPU build only. Without it the torch tests are skipped.
 	$(BIN)/python -m pip install -q -c constraints.txt --index-url $(TORCH_INDEX_URL) torch==2.13.0 \

@@ -79,11 +79,11 @@ if [ -z "${BASE_IMAGE:-}" ]; then
     BASE_IMAGE=python:3.11-slim
   else
     printf 'APT::Install-Recommends "false";\n' >"$WORK/norecommends.conf"
-    BASE_OPTS=(--variant=minbase --include=python3,python3-venv,git,ca-certificates --aptopt="$WORK/norecommends.conf"
+    BASE_OPTS=(--variant=minbase --include=python3,python3-venv,git,ca-certificates,libgomp1 --aptopt="$WORK/norecommends.conf"
       --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*'
       --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*'
       --dpkgopt='path-exclude=/usr/share/info/*')
-    BASE_TAG=v1  # bump when BASE_OPTS change
+    BASE_TAG=v2  # bump when BASE_OPTS change
     BASE_IMAGE=mlsecops-base:bookworm-$BASE_TAG
     if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
       TARBALL=$CACHE/base-bookworm-$BASE_TAG.tar
@@ -114,7 +114,7 @@ else
     (cd "$CLONE" && "$PY" - >"$WORK/requirements.txt") <<'EOF'
 import tomllib
 p = tomllib.load(open("pyproject.toml", "rb"))["project"]
-print("\n".join(p["dependencies"] + p["optional-dependencies"]["fuzz"]))
+print("\n".join(p["dependencies"] + p["optional-dependencies"]["fuzz"] + p["optional-dependencies"]["assess"]))
 EOF
     "$PY" -m pip download -q --disable-pip-version-check -d "$WHEELS" --only-binary=:all: \
       --python-version 3.11 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
@@ -144,7 +144,7 @@ log "built $BUILT with the legacy builder in ${BUILD_S}s: ${SIZE_MB} MB (base ${
 docker run --rm --entrypoint sh "$BUILT" -c 'for c in gcc cc g++ clang make; do command -v $c && exit 1; done; exit 0' >/dev/null \
   || fail "a compiler is left in the image"
 docker run --rm --entrypoint /opt/mlsecops/bin/python "$BUILT" -c \
-  "import atheris, onnx, onnx.checker, onnxruntime, safetensors, h5py, fickling, modelscan, pip_audit, numpy; import mlsecops.stages.fuzz.stage, mlsecops.reporters.line_hash as h; assert h.line_hashes(b'a\n')" \
+  "import atheris, onnx, onnx.checker, onnxruntime, safetensors, h5py, fickling, modelscan, pip_audit, numpy, pandas, sklearn, fairlearn, skops, fastparquet, xgboost, lightgbm, art.estimators.classification.blackbox; import mlsecops.stages.fuzz.stage, mlsecops.stages.assess.stage, mlsecops.reporters.line_hash as h; assert h.line_hashes(b'a\n')" \
   || fail "a runtime dependency does not import in the image"
 
 # --- 5. Publish as the release workflow does, to a local registry standing in for GHCR ----------
@@ -276,7 +276,9 @@ results = [r for run in sarif["runs"] for r in run["results"]]
 uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results}
 for planted in ("models/classifier.pkl", "models/checkpoint.pt", "data/vocab.txt"):
     assert planted in uris, (planted, sorted(uris))
-assert {run["automationDetails"]["id"] for run in sarif["runs"]} >= {"mlsecops/models/", "mlsecops/deps/"}
+assert {run["automationDetails"]["id"] for run in sarif["runs"]} >= {"mlsecops/models/", "mlsecops/deps/", "mlsecops/assess/"}
+assess_run = next(run for run in sarif["runs"] if run["automationDetails"]["id"] == "mlsecops/assess/")
+assert [r["ruleId"] for r in assess_run["results"]] == ["MLS403"], assess_run["results"]
 # upload-ready: model files carry no line (upload-sarif never reads them); the requirements lines
 # carry the primaryLocationLineHash upload-sarif computes from the checked-out file
 for r in results:

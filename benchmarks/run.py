@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["detection", "performance", "deps", "fuzz", "adversarial", "upload_sarif"]
+ORDER = ["detection", "performance", "deps", "fuzz", "assess", "adversarial", "upload_sarif"]
 BENCHMARKS = [
     ["detection.py"],
     ["performance.py"],
     ["deps_match.py"],
     ["fuzz_throughput.py"],
+    ["assess.py"],
     ["adversarial.py"],
     ["upload_sarif.py", "--skip-if-missing"],  # needs a compiled codeql-action (CODEQL_ACTION_BUILD)
 ]

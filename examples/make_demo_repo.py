@@ -3,11 +3,15 @@ commit that plants the problems mlsecops exists to catch.
 
     python examples/make_demo_repo.py examples/demo-repo
 
-demo-base: a small ML project with a benign model and pinned requirements.
+demo-base: a small ML project with a benign model and pinned requirements, and a
+credit-approval classifier (ONNX) with its evaluation data (a CSV with a
+sensitive column, `sex`) declared in the policy's `assess` section.
 demo-head: the "pull request": a malicious pickle, a booby-trapped PyTorch
-checkpoint, a pickle disguised as a text file, a benign safetensors model, and
-requirements pinned at versions with known advisories. Every payload only
-echoes; nothing is ever loaded. Re-running rebuilds the repository from scratch.
+checkpoint, a pickle disguised as a text file, a benign safetensors model,
+requirements pinned at versions with known advisories, and a retrained credit
+model with about the same accuracy that leans on age, a proxy for sex: its
+demographic-parity difference breaks the policy's bound (MLS403). Every payload
+only echoes; no pickle is ever loaded. Re-running rebuilds the repository from scratch.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mlsecops import fixtures  # noqa: E402
+from mlsecops.stages.assess import fixtures as assess_fixtures  # noqa: E402
 
 BASE_REQUIREMENTS = """\
 # Runtime dependencies of the demo model service
@@ -38,6 +43,11 @@ requests==2.19.0
 torch==1.13.0
 tqdm>=4.60            # unpinned: reported, never resolved
 """
+
+POLICY = """\
+# The demo's policy: the shipped defaults, plus the credit model's assessment.
+version: 1
+""" + assess_fixtures.POLICY
 
 README = """\
 # demo model service
@@ -78,6 +88,10 @@ def build(repo: Path) -> None:
     write(repo, "models/baseline.safetensors", fixtures.safetensors_file({"linear.weight": 8, "linear.bias": 2}))
     write(repo, "models/embeddings.npy", fixtures.npy_file([0.1 * k for k in range(16)]))
     write(repo, "tokenizer/tokenizer_config.json", fixtures.chat_template_config(fixtures.BENIGN_CHAT_TEMPLATE))
+    credit = assess_fixtures.CreditData()
+    write(repo, "models/credit.onnx", credit.model(*assess_fixtures.FAIR))
+    write(repo, "data/eval.csv", credit.csv())
+    write(repo, ".mlsecops.yml", POLICY)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "Baseline model service")
     git(repo, "tag", "demo-base")
@@ -88,6 +102,7 @@ def build(repo: Path) -> None:
     write(repo, "models/checkpoint.pt", fixtures.booby_trapped_torch_zip())
     write(repo, "models/encoder.safetensors", fixtures.safetensors_file({"encoder.weight": 64, "encoder.bias": 8}))
     write(repo, "data/vocab.txt", fixtures.malicious_pickle(module="subprocess", name="getoutput"))
+    write(repo, "models/credit.onnx", credit.model(*assess_fixtures.UNFAIR))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "Add new classifier, checkpoint and dependencies")
     git(repo, "tag", "demo-head")

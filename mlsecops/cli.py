@@ -29,13 +29,13 @@ if TYPE_CHECKING:
     from mlsecops.verdict import Verdict
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
-STAGE_NAMES = ("deps", "models", "fuzz")  # findings.Stage, in run order
+STAGE_NAMES = ("deps", "models", "fuzz", "assess")  # findings.Stage, in run order
 
 
 def _stages(text: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
     if any(n not in STAGE_NAMES for n in names):
-        raise argparse.ArgumentTypeError(f"unknown stage in {text!r}; choose from deps, models, fuzz") from None
+        raise argparse.ArgumentTypeError(f"unknown stage in {text!r}; choose from {', '.join(STAGE_NAMES)}") from None
     if not names:
         raise argparse.ArgumentTypeError("no stage given")
     return names
@@ -72,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--all", action="store_true", dest="all_files", help="scan every file even with --base")
     s.add_argument("--policy", help="YAML policy file, or a shipped name: default, strict, audit-only")
     s.add_argument("--stages", type=_stages, default=list(STAGE_NAMES),
-                   help="comma list of deps,models,fuzz (default: all three)")
+                   help="comma list of deps,models,fuzz,assess (default: all four; assess does nothing unless the policy declares assess.models)")
     s.add_argument("--fuzz-budget", type=_budget, help="wall-clock seconds for the fuzz stage")
     s.add_argument("--advisory-db", help="offline advisory database: a folder or .zip of OSV records")
     s.add_argument("--osv-url", help="OSV API base URL (a mirror); default: the public OSV service")
@@ -221,7 +221,8 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     n = len(policy.waivers) + len(policy.deps.ignore)
     print(f"{path}: valid (thresholds deps={policy.deps.fail_on} models={policy.models.fail_on} "
-          f"fuzz={policy.fuzz.fail_on} gate={policy.gate.fail_on}; {n} waiver(s))")
+          f"fuzz={policy.fuzz.fail_on} assess={policy.assess.fail_on} gate={policy.gate.fail_on}; "
+          f"{len(policy.assess.models)} assessed model(s); {n} waiver(s))")
     return EXIT_PASS
 
 

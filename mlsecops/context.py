@@ -43,7 +43,7 @@ class Context(BaseModel):
     policy_findings: list[Finding] = Field(
         default_factory=list, description="findings about the policy itself (edited in the PR)"
     )
-    stages: list[Stage] = Field(default_factory=lambda: [Stage.deps, Stage.models, Stage.fuzz])
+    stages: list[Stage] = Field(default_factory=lambda: [Stage.deps, Stage.models, Stage.fuzz, Stage.assess])
     fuzz_budget: float | None = Field(default=None, description="overrides the policy's budget")
     advisory_db: Path | None = None
     osv_url: str | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class Severity(str, Enum):
@@ -56,10 +56,11 @@ class Stage(str, Enum):
     deps = "deps"
     models = "models"
     fuzz = "fuzz"
+    assess = "assess"
     gate = "gate"
 
 
-STAGE_ORDER = (Stage.deps, Stage.models, Stage.fuzz)
+STAGE_ORDER = (Stage.deps, Stage.models, Stage.fuzz, Stage.assess)
 """The stages --stages selects, in run order."""
 
 
@@ -132,3 +133,6 @@ class StageResult(BaseModel):
     errors: list[StageError] = Field(default_factory=list)
     notes: list[StageNote] = Field(default_factory=list)
     stats: dict[str, int | float] = Field(default_factory=dict)
+    details: dict[str, JsonValue] = Field(
+        default_factory=dict, description="stage-specific tables for the reports (never judged)"
+    )

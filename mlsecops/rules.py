@@ -84,6 +84,7 @@ _STAGE_RULE_MODULES = (
     "mlsecops.stages.models.rules",
     "mlsecops.stages.deps.rules",
     "mlsecops.stages.fuzz.rules",
+    "mlsecops.stages.assess.rules",
 )
 
 

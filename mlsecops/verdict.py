@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from mlsecops.findings import Finding, StageError, StageNote
 
@@ -36,6 +36,7 @@ class Verdict(BaseModel):
     errors: list[StageError] = Field(default_factory=list)
     notes: list[StageNote] = Field(default_factory=list, description="never change the verdict")
     stages: dict[str, dict[str, int | float]] = Field(default_factory=dict)
+    details: dict[str, dict[str, JsonValue]] = Field(default_factory=dict, description="per stage, for reporters")
     expired_waivers: list[ExpiredWaiver] = Field(default_factory=list)
     policy: str = ""
     fail_closed: bool = True

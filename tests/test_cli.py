@@ -28,7 +28,7 @@ def test_demo_pull_request_fails_with_every_report_written(tmp_path: Path) -> No
     report = json.loads((out / "r.json").read_text())
     blocking = {(f["path"], f["rule_id"]) for f in report["findings"] if f["status"] == "blocking"}
     assert blocking == {("models/classifier.pkl", "MLS101"), ("models/checkpoint.pt", "MLS101"), ("data/vocab.txt", "MLS101")}
-    assert report["stages"]["models"]["artifacts"] == 4  # the changed model-like files; baseline files untouched
+    assert report["stages"]["models"]["artifacts"] == 5  # the changed model-like files (the credit ONNX model among them)
     assert (out / "c.md").read_text().startswith("<!-- mlsecops:comment -->")
     schema = json.loads(SARIF_SCHEMA.read_text())
     assert not list(jsonschema.validators.validator_for(schema)(schema).iter_errors(json.loads((out / "m.sarif").read_text())))

@@ -130,8 +130,9 @@ def test_the_action_input_and_the_cli_flag_take_a_category(tmp_path: Path) -> No
     proc = run_cli("scan", str(repo), "--stages", "models", "--sarif", str(out), "--sarif-category", "svc-a",
                    "--no-cache", "-q")
     assert proc.returncode == 1, proc.stderr
-    (run,) = json.loads(out.read_text())["runs"]
-    assert run["automationDetails"]["id"] == "svc-a/models/"
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["automationDetails"]["id"] for r in runs] == ["svc-a/models/", "svc-a/gate/"]
+    run = runs[0]
     (result,) = run["results"]
     assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "models/m.pkl"}}
     bad = run_cli("scan", str(repo), "--sarif-category", "a//b")

@@ -34,7 +34,7 @@ class ActionInputs(BaseModel):
 
     path: str = Field(default=".", description="repository or folder to scan, relative to the workspace")
     policy: str | None = None
-    stages: list[Stage] = Field(default_factory=lambda: [Stage.deps, Stage.models, Stage.fuzz])
+    stages: list[Stage] = Field(default_factory=lambda: [Stage.deps, Stage.models, Stage.fuzz, Stage.assess])
     fuzz_budget: float | None = Field(default=None, ge=0, le=3600)
     advisory_db: str | None = None
     sarif_file: str = "mlsecops.sarif"
@@ -51,10 +51,10 @@ class ActionInputs(BaseModel):
         if isinstance(value, str):
             names = [s.strip().lower() for s in value.split(",") if s.strip()]
             if not names:
-                raise ValueError("no stage given; use a comma list of deps,models,fuzz")
+                raise ValueError("no stage given; use a comma list of deps,models,fuzz,assess")
             unknown = [n for n in names if n not in {s.value for s in STAGE_ORDER}]
             if unknown:
-                raise ValueError(f"unknown stage {unknown[0]!r}; use a comma list of deps,models,fuzz")
+                raise ValueError(f"unknown stage {unknown[0]!r}; use a comma list of deps,models,fuzz,assess")
             return list(dict.fromkeys(names))
         return value
 

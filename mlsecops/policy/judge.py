@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from pydantic import JsonValue
+
 from mlsecops import globs
 from mlsecops.findings import Finding, Stage, StageError, StageResult, report_order
 from mlsecops.policy.common import Waiver, blocks
@@ -48,8 +50,11 @@ def judge(results: list[StageResult], policy: Policy, today: date, policy_source
     judged: list[JudgedFinding] = []
     errors: list[StageError] = []
     stats: dict[str, dict[str, int | float]] = {}
+    details: dict[str, dict[str, JsonValue]] = {}
     for result in sorted(results, key=lambda r: report_order(r.stage)):
         stats[result.stage.value] = dict(result.stats)
+        if result.details:
+            details[result.stage.value] = dict(result.details)
         errors.extend(result.errors)
         for finding in result.findings:
             status = Status.blocking if blocks(finding.severity, policy.threshold(finding.stage.value)) else Status.advisory
@@ -87,6 +92,7 @@ def judge(results: list[StageResult], policy: Policy, today: date, policy_source
         findings=judged,
         errors=errors,
         stages=stats,
+        details=details,
         expired_waivers=[expired[k] for k in sorted(expired)],
         policy=policy_source,
         fail_closed=policy.fail_on_scanner_error,

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from mlsecops.policy.common import SeverityOrOff, Strict, Threshold, Waiver
 from mlsecops.policy.patterns import PathGlobs
+from mlsecops.stages.assess.policy import AssessPolicy
 from mlsecops.stages.deps.policy import DepsPolicy
 from mlsecops.stages.fuzz.policy import FuzzPolicy
 from mlsecops.stages.models.policy import ModelsPolicy
@@ -41,8 +42,9 @@ class Policy(Strict):
     deps: DepsPolicy = Field(default_factory=DepsPolicy)
     models: ModelsPolicy = Field(default_factory=ModelsPolicy)
     fuzz: FuzzPolicy = Field(default_factory=FuzzPolicy)
+    assess: AssessPolicy = Field(default_factory=AssessPolicy)
     waivers: list[Waiver] = Field(default_factory=list)
 
     def threshold(self, stage: str) -> Threshold:
-        section: GatePolicy | DepsPolicy | ModelsPolicy | FuzzPolicy = getattr(self, stage)
+        section: GatePolicy | DepsPolicy | ModelsPolicy | FuzzPolicy | AssessPolicy = getattr(self, stage)
         return section.fail_on

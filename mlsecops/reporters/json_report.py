@@ -30,6 +30,7 @@ def render(verdict: Verdict) -> dict[str, Any]:
         "errors": [e.model_dump(mode="json") for e in verdict.errors],
         "notes": [n.model_dump(mode="json") for n in verdict.notes],
         "stages": verdict.stages,
+        "details": verdict.details,
         "summary": {
             "findings": len(verdict.findings),
             "blocking": verdict.count(Status.blocking),

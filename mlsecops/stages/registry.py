@@ -15,6 +15,7 @@ _RUNNERS = {
     Stage.deps: "mlsecops.stages.deps.stage:run",
     Stage.models: "mlsecops.stages.models.stage:run",
     Stage.fuzz: "mlsecops.stages.fuzz.stage:run",
+    Stage.assess: "mlsecops.stages.assess.stage:run",
 }
 
 

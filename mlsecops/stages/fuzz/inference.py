@@ -7,6 +7,9 @@ A crash or a hang of the runtime is the finding; a runtime error on a bad
 shape is a refusal, not a finding. Non-finite outputs are reported only when
 every input was finite and ordinary, because extremes overflow legitimately.
 Inputs travel as .npz bytes (no pickle), which is also the reproducer format.
+The value generators (`values`, `FLOAT_EDGES`) are shared with the assess
+stage's `edge_values` robustness check, which puts the same edge values into
+rows of the team's own evaluation data instead of synthetic tensors.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def _shape(declared: list[Any], rng: random.Random | None) -> list[int]:
     return out
 
 
-def _values(dtype: Any, shape: list[int], kind: str, rng: np.random.Generator) -> np.ndarray:
+def values(dtype: Any, shape: list[int], kind: str, rng: np.random.Generator) -> np.ndarray:
     if dtype is np.str_:
         return np.full(shape, "" if kind == "zeros" else "a\u0000\u202e" * (kind != "ones"), dtype=np.str_)
     if dtype is np.bool_:
@@ -80,7 +83,7 @@ def feeds(sess: Any, rng: random.Random | None) -> tuple[dict[str, np.ndarray], 
         shape = _shape(list(inp.shape or []), rng)
         if int(np.prod(shape, dtype=np.float64)) > MAX_ELEMENTS:
             shape = [min(d, 1) for d in shape]
-        out[inp.name] = _values(dtype, shape, kind, nprng)
+        out[inp.name] = values(dtype, shape, kind, nprng)
     return out, kind in ORDINARY
 
 
