@@ -65,7 +65,7 @@ def test_demo_comment_reads_right(demo_report: Report) -> None:
     text = markdown.render(demo_report.to_verdict(), repo_url=REPO_URL, report_url=RUN_URL)
     html = render.to_html(text)
     seen = render.text_of(text)
-    assert seen.splitlines()[0].startswith("❌ mlsecops: blocked, fix 3 model files and 5 dependencies")
+    assert seen.splitlines()[0].startswith("❌ mlsecops: blocked, fix 3 model files, 5 dependencies and 1 assessed model")
     for pkg, fixed in (("numpy", "1.19.1"), ("jinja2", "2.11.3"), ("pyyaml", "5.4"), ("requests", "2.31.0"), ("torch", "1.13.1")):
         assert len(re.findall(rf"\b{pkg}=={re.escape(fixed)}\b", seen)) == 1, pkg  # one upgrade line per package
     assert seen.count("PYSEC-2021-856") == 1  # no advisory is listed twice

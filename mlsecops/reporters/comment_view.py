@@ -160,11 +160,12 @@ def _group(rows: list, findings: int, cap: int) -> Group:  # type: ignore[type-a
 class Blocking(BaseModel):
     models: Group
     deps: Group
+    behaviour: Group = Field(description="assessed models whose metrics broke a bound (the assess stage)")
     other: Group
 
     @property
     def empty(self) -> bool:
-        return not (self.models.total or self.deps.total or self.other.total)
+        return not (self.models.total or self.deps.total or self.behaviour.total or self.other.total)
 
     def fix_list(self) -> str:
         """'3 model files and 5 dependencies'."""
@@ -175,6 +176,7 @@ class Blocking(BaseModel):
         """What the title asks to fix: '3 model files', '5 dependencies', '1 other file'."""
         out = []
         for n, one, many in ((self.models.total, "model file", "model files"), (self.deps.total, "dependency", "dependencies"),
+                             (self.behaviour.total, "assessed model", "assessed models"),
                              (self.other.total, "other file", "other files")):
             if n:
                 out.append(f"{n} {one if n == 1 else many}")
@@ -185,10 +187,12 @@ def blocking(verdict: Verdict, files: links.FileLinks, cap: int) -> Blocking:
     block = [f for f in verdict.findings if f.status == Status.blocking]
     deps = [f for f in block if f.stage.value == "deps" and f.rule_id == "MLS201"]
     models = [f for f in block if f.stage.value == "models" and f.rule_id.startswith("MLS1")]
-    taken = {id(f) for f in deps} | {id(f) for f in models}
+    behaviour = [f for f in block if f.stage.value == "assess"]
+    taken = {id(f) for f in deps} | {id(f) for f in models} | {id(f) for f in behaviour}
     other = [f for f in block if id(f) not in taken]
     return Blocking(models=_group(file_rows(models, files), len(models), cap),
                     deps=_group(dep_rows(deps, files), len(deps), cap),
+                    behaviour=_group(file_rows(behaviour, files), len(behaviour), cap),
                     other=_group(file_rows(other, files), len(other), cap))
 
 

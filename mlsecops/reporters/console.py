@@ -56,6 +56,8 @@ def _wrap(text: str, indent: str = _INDENT, limit: int = 300) -> list[str]:
 def _stage_lines(verdict: Verdict) -> list[str]:
     lines = []
     for name, st in verdict.stages.items():
+        if name == "gate" and not any(f.stage.value == "gate" for f in verdict.findings):
+            continue  # the gate reports on every run; a line only when it found something
         stats = ", ".join(f"{v:,} {k}" if isinstance(v, int) else f"{v} {k}" for k, v in st.items() if k != "seconds")
         left = f"{name:8} {stats or 'nothing to do'}"
         secs = f"{float(st.get('seconds', 0)):.1f} s"

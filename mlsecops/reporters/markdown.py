@@ -75,6 +75,7 @@ def _checked(verdict: Verdict) -> str:
             continue  # the gate always reports; it checked something only when the policy changed
         what = {"deps": ("manifest", "manifests"), "models": ("model file", "model files"),
                 "fuzz": ("fuzz target", "fuzz targets"),
+                "assess": ("assessed model", "assessed models"),
                 "gate": ("policy change", "policy changes")}.get(name, (f"{name} item", f"{name} items"))
         parts.append(f"{n} {what[0] if n == 1 else what[1]}")
     seconds = sum(float(st.get("seconds", 0)) for st in verdict.stages.values())
@@ -89,7 +90,7 @@ def _context(verdict: Verdict, max_rows: int, report_url: str | None, policy_arg
     by_status = {s: [f for f in verdict.findings if f.status == s] for s in Status}
     view = comment_view.blocking(verdict, files, max_rows)
     sections = comment_view.nonblocking(verdict, files, max_rows)
-    groups = [view.models, view.deps, view.other, *sections.values()]
+    groups = [view.models, view.deps, view.behaviour, view.other, *sections.values()]
     truncated = (any(g.total > len(g.rows) for g in groups) or len(by_status[Status.waived]) > max_rows
                  or len(verdict.errors) > max(max_rows, 5))
     state = "resolved" if resolved and verdict.verdict == "pass" else verdict.verdict

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from mlsecops.findings import Severity, Stage, StageError, StageNote
 from mlsecops.verdict import ExpiredWaiver, JudgedFinding, Status, Verdict
@@ -23,6 +23,7 @@ SCHEMA_ID = "https://github.com/mlsecops/mlsecops/schemas/mlsecops-report.schema
 Text = Annotated[str, Field(max_length=20_000)]
 Short = Annotated[str, Field(max_length=4_096)]
 Scalar = str | int | float | bool | None
+StageName = Annotated[str, Field(max_length=40, pattern=r"^[a-z]{1,40}$")]
 
 
 class _Strict(BaseModel):
@@ -93,7 +94,9 @@ class Report(_Strict):
     findings: list[ReportFinding] = Field(max_length=100_000)
     errors: list[ReportError] = Field(max_length=10_000)
     notes: list[ReportNote] = Field(default_factory=list, max_length=10_000)
-    stages: dict[Annotated[str, Field(max_length=40, pattern=r"^[a-z]{1,40}$")], dict[Annotated[str, Field(max_length=40)], int | float]] = Field(max_length=20)
+    stages: dict[StageName, dict[Annotated[str, Field(max_length=40)], int | float]] = Field(max_length=20)
+    details: dict[StageName, dict[Short, JsonValue]] = Field(
+        default_factory=dict, max_length=20, description="stage tables for the reports (the assess stage's models)")
     summary: ReportSummary
     expired_waivers: list[ReportExpiredWaiver] = Field(default_factory=list, max_length=1_000)
     policy: Text
@@ -109,7 +112,7 @@ class Report(_Strict):
             findings=[JudgedFinding.model_validate(f.model_dump()) for f in self.findings],
             errors=[StageError.model_validate(e.model_dump()) for e in self.errors],
             notes=[StageNote.model_validate(n.model_dump()) for n in self.notes],
-            stages=self.stages,
+            stages=self.stages, details=self.details,
             expired_waivers=[ExpiredWaiver.model_validate(w.model_dump()) for w in self.expired_waivers],
             policy=self.policy, fail_closed=self.fail_closed, mode=self.mode, base=self.base, head=self.head,
         )

@@ -48,7 +48,7 @@ def test_unfair_model_with_the_same_accuracy_is_blocked_with_the_group_table(tmp
     assert acc["ok"] and abs(acc["change"]) < 0.02  # same accuracy, within max_drop
     assert report["stages"]["assess"]["models"] == 1
     text = md.read_text()
-    assert "### Model assessment" in text and "| F | head |" in text and "| F | base |" in text
+    assert "Model assessment:" in text and "| F | head |" in text and "| F | base |" in text
     assert "<details open>" in text
     sarif = json.loads((tmp_path / "out.sarif").read_text())
     run = next(r for r in sarif["runs"] if r["automationDetails"]["id"] == "mlsecops/assess/")
@@ -168,7 +168,7 @@ def test_without_the_extra_the_stage_says_what_to_install(tmp_path: Path, monkey
     monkeypatch.setattr(assess_stage, "missing_modules", lambda names: ["fairlearn"])
     verdict, _ = scan(_context(repo, base, None))
     assert verdict.verdict == "error"
-    assert "pip install 'mlsecops[assess]'" in verdict.errors[0].message
+    assert "mlsecops-gate[assess] @ git+" in verdict.errors[0].message
 
 
 def test_a_runtime_crash_on_edge_values_is_mls404_and_keeps_the_metrics(tmp_path: Path,
