@@ -42,7 +42,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any, Literal
@@ -112,6 +112,9 @@ class Lists:
     checks: Mapping[str, str]               # identity -> state check name
     check_values: Mapping[str, Mapping[str, Any]]
     versions: Mapping[str, str]
+    denied: Mapping[str, str] = field(default_factory=dict)  # third-party spelling -> the path to its sink
+    calls_args: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # identity -> {position: call|new}
+    watch: frozenset[str] = frozenset()  # state attributes the checks read (the walker keeps only these)
 
 
 @lru_cache(maxsize=8)
@@ -129,6 +132,8 @@ def load_lists(policy_allow: tuple[str, ...] = (), policy_deny: tuple[str, ...] 
         policy_allow=compile_globs(list(policy_allow), dots_in_name=False),
         allowed=gen["allow"], aliases=gen["aliases"], reexports=gen["reexports"], unsafe=gen["unsafe"],
         construct=gen["construct"], checks=gen["checks"], check_values=gen["check_values"], versions=gen["versions"],
+        denied=gen.get("denied", {}), calls_args=gen.get("calls_args", {}),
+        watch=frozenset(v["attribute"] for v in gen["check_values"].values()),
     )
 
 
@@ -139,6 +144,13 @@ def normalise(module: str, name: str) -> tuple[str, str]:
     if module in _compat_pickle.IMPORT_MAPPING:
         return _compat_pickle.IMPORT_MAPPING[module], name
     return module, name
+
+
+def identity(module: str, name: str, lists: Lists) -> str:
+    """The allowlist's identity for an import: its same-library alias resolved (Python 2 names mapped)."""
+    module, name = normalise(module, name)
+    spelled = f"{module}:{name}"
+    return spelled if spelled in lists.allowed else lists.aliases.get(spelled, spelled)
 
 
 def _candidates(module: str, name: str) -> list[str]:
@@ -198,7 +210,7 @@ def policy_line(module: str, name: str) -> str:
 
 
 def judge(module: str, name: str, lists: Lists, *, reduced: bool | None = None,
-          states: Sequence[object] | None = None) -> Judgement:
+          states: Sequence[object] | None = None, with_args: bool | None = None) -> Judgement:
     module, name = normalise(module, name)
     spelled = f"{module}:{name}"
     cands = _candidates(module, name)
@@ -217,6 +229,12 @@ def judge(module: str, name: str, lists: Lists, *, reduced: bool | None = None,
                 shown = cand.replace(":", ".")
                 return Judgement("deny", module, name, f"re-export of {shown}: {why}", "reexport", target)
             return Judgement("deny", module, name, why, "denylist", target)
+    for cand in reach:
+        sink = lists.denied.get(cand)
+        if sink:
+            shown = cand.replace(":", ".")
+            prefix = f"re-export of {shown}: " if cand not in cands else ""
+            return Judgement("deny", module, name, f"{prefix}a third-party callable that reaches {sink}", "denylist", target)
     if _is_dunder_traversal(name):
         return Judgement("deny", module, name, "reaches a dunder attribute (__globals__, __dict__, ...) to escape to other objects",
                          "dunder", target)
@@ -225,7 +243,7 @@ def judge(module: str, name: str, lists: Lists, *, reduced: bool | None = None,
     fix = policy_line(module, name)
     ident = spelled if spelled in lists.allowed else lists.aliases.get(spelled)
     if ident is not None and ident in lists.allowed:
-        return _judge_allowed(module, name, ident, lists, reduced, states, fix)
+        return _judge_allowed(module, name, ident, lists, reduced, states, fix, with_args)
     if spelled in lists.unsafe:
         return Judgement("risky", module, name, f"unsafe state: reconstructing it runs code taken from the pickle "
                          f"({lists.unsafe[spelled]})", "unsafe", target, fix)
@@ -245,14 +263,23 @@ def judge(module: str, name: str, lists: Lists, *, reduced: bool | None = None,
 
 
 def _judge_allowed(module: str, name: str, ident: str, lists: Lists, reduced: bool | None,
-                   states: Sequence[object] | None, fix: str) -> Judgement:
+                   states: Sequence[object] | None, fix: str, with_args: bool | None) -> Judgement:
     target = ident if ident != f"{module}:{name}" else None
     check = lists.checks.get(ident)
     if check is not None:
+        spec = lists.check_values.get(check, {})
         if states is None:
-            return Judgement("risky", module, name, f"unsafe state: {check} (loading it executes code held in its state; "
+            return Judgement("risky", module, name, f"unsafe state: {check} (loading it runs what its state names; "
                              "the state was not checked)", "state-check", target, fix, check)
+        if spec.get("no_arguments") and with_args is not False:
+            return Judgement("risky", module, name, f"unsafe state: {check}: the class is called with arguments, and its "
+                             f"{spec['attribute']} may come from them, which the check cannot read", "state-check", target,
+                             fix, check)
         for state in states:
+            if not isinstance(state, Mapping):
+                return Judgement("risky", module, name, f"unsafe state: {check}: a state that is not a dict read whole "
+                                 "(a tuple, a list, a call's result, or too many keys), so it could not be checked",
+                                 "state-check", target, fix, check)
             problem = check_state(check, state, lists)
             if problem:
                 return Judgement("deny", module, name, f"unsafe state: {check}: {problem}", "state-check", target, None, check)
@@ -263,39 +290,65 @@ def _judge_allowed(module: str, name: str, ident: str, lists: Lists, reduced: bo
     return Judgement("allow", module, name, "allowlisted", "listed", target)
 
 
-def _state_dict(state: object) -> Mapping[str, object] | None:
-    if isinstance(state, tuple) and len(state) == 2:
-        merged: dict[str, object] = {}
-        for part in state:
-            if isinstance(part, Mapping):
-                merged.update(part)
-        return merged
-    return state if isinstance(state, Mapping) else None
-
-
-def _check_template(state: object, spec: Mapping[str, Any]) -> str | None:
-    d = _state_dict(state)
-    if d is None:
-        return "the state is not a dict"
-    value = d.get(spec["attribute"])
-    if value is None and spec["attribute"] not in d:
-        return None  # nothing to execute: __setstate__ fails before running anything
+def _check_template(state: Mapping[str, object], spec: Mapping[str, Any]) -> str | None:
+    """scipy's argument-parser template: exec()'d by rv_generic.__setstate__; only scipy's own pass."""
+    attr = spec["attribute"]
+    if attr not in state:
+        return None  # nothing to execute: the instance keeps the template its class builds
+    value = state[attr]
     if not isinstance(value, str):
-        return f"{spec['attribute']} is not a constant string"
+        return f"{attr} is not a constant string ({getattr(value, 'what', type(value).__name__)})"
     if value not in spec["values"]:
-        return f"{spec['attribute']} holds code that is not one of the {len(spec['values'])} templates the library generates"
+        return f"{attr} holds code that is not one of the {len(spec['values'])} templates the library generates"
     return None
 
 
-STATE_CHECKS: dict[str, Callable[[object, Mapping[str, Any]], str | None]] = {
+def _check_side_file(state: Mapping[str, object], spec: Mapping[str, Any]) -> str | None:
+    """joblib's legacy array wrappers: `numpy.load(os.path.join(folder, filename), allow_pickle=True)`.
+    Only a plain file name stays inside the model's folder (os.path.join drops the folder for an
+    absolute one; `..` and separators walk out of it)."""
+    attr = spec["attribute"]
+    if attr not in state:
+        return None  # joblib fails on the missing attribute before reading anything
+    value = state[attr]
+    if not isinstance(value, str):
+        return f"{attr} is not a constant string ({getattr(value, 'what', type(value).__name__)})"
+    if not side_file_ok(value):
+        return (f"{attr} {value!r} is not a plain file name inside the model's folder: joblib.load would read that file "
+                "with numpy.load(allow_pickle=True), unpickling whatever it holds")
+    return None
+
+
+def side_file_ok(name: str) -> bool:
+    """A plain relative file name: no folder part, no drive, not '.', '..' or empty."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\:\0")
+
+
+STATE_CHECKS: dict[str, Callable[[Mapping[str, object], Mapping[str, Any]], str | None]] = {
     "scipy-argparser-template": _check_template,
+    "joblib-side-file": _check_side_file,
 }
 
 
 def check_state(check: str, state: object, lists: Lists) -> str | None:
-    """None when `state` passes the named check; otherwise what is wrong with it. Unknown checks fail."""
+    """None when `state` (a dict: what BUILD set) passes the named check; otherwise what is wrong
+    with it. Unknown checks and states that are not dicts fail."""
     fn = STATE_CHECKS.get(check)
     spec = lists.check_values.get(check)
     if fn is None or spec is None:
         return f"no such state check {check!r}"
+    if not isinstance(state, Mapping):
+        return "the state is not a dict"
     return fn(state, spec)
+
+
+def checks_anywhere(state: Mapping[str, object], lists: Lists) -> list[tuple[str, str]]:
+    """(check, problem) for every check marked `anywhere` whose attribute this state sets, whatever
+    class it went to: an instance can reach BUILD behind a call the walker cannot see through."""
+    out = []
+    for check, spec in lists.check_values.items():
+        if spec.get("anywhere") and spec["attribute"] in state:
+            problem = check_state(check, state, lists)
+            if problem:
+                out.append((check, problem))
+    return out
