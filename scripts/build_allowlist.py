@@ -62,6 +62,8 @@ ENTRY_METHODS = ("__new__", "__init__", "__setstate__", "__setattr__", "__setite
 # Distributions whose import names differ from the package name pip knows.
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu"}
 MAX_DEPTH = 5
+# Spec sections that are not packages to allow from.
+SECTIONS = ("reviewed", "state_checks", "deferred_calls", "denylist")
 
 # Builtins that are sinks when library code calls them (the denylist also lists getattr,
 # type, map... as pickle globals: gadgets in a pickle, ordinary calls in library code).
@@ -167,6 +169,10 @@ class Analysis:
     sinks: Sinks
     memo: dict[tuple[int, int, frozenset[str]], list[tuple[str, Any]]] = field(default_factory=dict)
     keep: list[tuple[Any, Any]] = field(default_factory=list)
+    # The denylist pass: also follow methods of module-level instances (urllib3.request calls
+    # _DEFAULT_POOL.request) and check every method reached against the sinks (a package's own
+    # connection layer is a sink there). The allowlist pass keeps the narrower reading it was reviewed with.
+    deep: bool = False
 
     def unsafe_class(self, cls: type) -> list[tuple[str, str]]:
         """(entry method, path) for each way reconstructing cls reaches a sink (empty: none found)."""
@@ -239,27 +245,34 @@ class Analysis:
                 return None  # an attribute set on the instance: called at use time, not while loading
             sub = _function(target)
             if sub is not None and len(rest) == 1:
-                return "fn", (sub, owner, f"{owner.__qualname__}.{rest[0]}")
+                return self._method_edge(sub, owner, f"{owner.__qualname__}.{rest[0]}")
             return None
         if head == "super" and owner is not None and rest:
             for base in owner.__mro__[1:]:
                 if rest[0] in vars(base) and not _is_builtin_owner(base):
                     sub = _function(vars(base)[rest[0]])
                     if sub is not None:
-                        return "fn", (sub, owner, f"{base.__qualname__}.{rest[0]}")
+                        return self._method_edge(sub, owner, f"{base.__qualname__}.{rest[0]}")
                     break
             return None
         obj = _lookup_global(fn, head)
         if obj is _MISSING:
             return None
+        instance_of: type | None = None
         for part in rest:
             if not isinstance(obj, (types.ModuleType, type)):
-                return None
+                if not self.deep or instance_of is not None or isinstance(obj, types.FunctionType):
+                    return None
+                instance_of = type(obj)  # a module-level instance: its class's method runs
+                obj = instance_of
             try:
                 obj = inspect.getattr_static(obj, part)
             except AttributeError:
                 return None
             obj = _unwrap_descriptor(obj)
+        if instance_of is not None:
+            sub = _function(obj)
+            return self._method_edge(sub, instance_of, f"{instance_of.__qualname__}.{rest[-1]}") if sub else None
         ident = _module_identity(obj) if isinstance(obj, types.ModuleType) else identity(obj)
         if ident is None:
             return None
@@ -279,6 +292,16 @@ class Analysis:
             if init is not None:
                 return "fn", (init, obj, f"{obj.__qualname__}.__init__")
         return None
+
+
+    def _method_edge(self, fn: types.FunctionType, owner: type, label: str) -> tuple[str, Any]:
+        """A method reached through self, super() or an instance; in the deep pass, a sink when it is one."""
+        if self.deep:
+            ident = identity(fn)
+            why = self.sinks.why(ident) if ident else None
+            if why:
+                return "sink", f"{ident.replace(':', '.')} ({why})"
+        return "fn", (fn, owner, label)
 
 
 _MISSING = object()
@@ -409,6 +432,8 @@ class Result:
     construct: dict[str, str] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
     check_values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls_args: dict[str, dict[str, str]] = field(default_factory=dict)
+    denied: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
 
 
@@ -420,7 +445,7 @@ def build(spec: dict[str, Any]) -> tuple[Result, dict[str, str]]:
     reviewed: dict[str, str] = spec.get("reviewed") or {}
     state_checks: dict[str, dict[str, Any]] = spec.get("state_checks") or {}
     for package, rules in spec.items():
-        if package in ("reviewed", "state_checks") or not isinstance(rules, dict):
+        if package in SECTIONS or not isinstance(rules, dict):
             continue
         if package != "stdlib":
             try:
@@ -430,6 +455,17 @@ def build(spec: dict[str, Any]) -> tuple[Result, dict[str, str]]:
                 continue
             versions[package] = importlib.metadata.version(DISTRIBUTIONS.get(package, package))
         _package(package, rules, analysis, result, reviewed, state_checks)
+    for ident, roles in (spec.get("deferred_calls") or {}).items():
+        if ident in result.allow:
+            result.calls_args.setdefault(ident, {}).update({str(k): v for k, v in roles.items()})
+    for package, rules in (spec.get("denylist") or {}).items():
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            print(f"{package}: not installed, left out of the denylist", file=sys.stderr)
+            continue
+        versions[package] = importlib.metadata.version(DISTRIBUTIONS.get(package, package))
+        deny_package(package, rules or {}, sinks, result)
     return result, versions
 
 
@@ -584,12 +620,15 @@ def _consider(obj: Any, ident: str, rules: dict[str, Any], analysis: Analysis, r
         paths, init_only = [], []
     check = next(({**c, "base": base} for base, c in state_checks.items() if isinstance(obj, type) and _subclass_of(obj, base)),
                  None)
-    if (paths or init_only) and check:
+    if check and (paths or init_only or check.get("always")):
         result.checks[ident] = check["check"]
         if check["check"] not in result.check_values:
-            result.check_values[check["check"]] = {"attribute": check["attribute"], "values": _check_values(check)}
+            result.check_values[check["check"]] = {
+                "attribute": check["attribute"], "values": _check_values(check),
+                **{k: check[k] for k in ("anywhere", "no_arguments") if check.get(k)}}
         result.allow[ident] = kind
         result.unsafe.pop(ident, None)
+        _record_arg_roles(obj, ident, kind, result)
         return
     if paths:
         result.unsafe[ident] = paths[0]
@@ -598,6 +637,7 @@ def _consider(obj: Any, ident: str, rules: dict[str, Any], analysis: Analysis, r
     if init_only:
         result.construct[ident] = init_only[0]
     result.allow[ident] = kind
+    _record_arg_roles(obj, ident, kind, result)
 
 
 def _subclass_of(cls: type, base_ident: str) -> bool:
@@ -621,6 +661,117 @@ def _check_values(check: dict[str, Any]) -> list[str]:
     return sorted(values)
 
 
+# --------------------------------------------------------------------------- callables that call their arguments
+
+
+def _record_arg_roles(obj: Any, ident: str, kind: str, result: Result) -> None:
+    """Which arguments an allowed callable calls (`call`) or only instantiates (`new`): a global the
+    pickle hands there runs as if the pickle called it (numpy's __generator_ctor(name, ctor) calls ctor)."""
+    roles: dict[str, str] = {}
+    if isinstance(obj, type):
+        for entry, prefix in (("__init__", ""), ("__new__", "new:")):
+            for owner in obj.__mro__:
+                if entry in vars(owner):
+                    fn = _function(vars(owner)[entry])
+                    if fn is not None and not _is_builtin_owner(owner):
+                        roles.update({prefix + k: v for k, v in arg_roles(fn, skip_first=True).items()})
+                    break
+    else:
+        fn = _function(obj)
+        if fn is not None:
+            bound = "." in ident.split(":")[1] and not isinstance(inspect.getattr_static(
+                resolve(ident.rsplit(".", 1)[0]), ident.rsplit(".", 1)[1], None), staticmethod)
+            roles = arg_roles(fn, skip_first=bound)
+    if roles:
+        result.calls_args[ident] = roles
+
+
+def arg_roles(fn: types.FunctionType, skip_first: bool) -> dict[str, str]:
+    """{position: "call" | "new"} for the positional parameters fn calls (`p(...)`, `p.method(...)`)
+    or instantiates (`p.__new__(...)`, `object.__new__(p)`), also through a local alias (`c = p; c()`)."""
+    tree = _parse(fn)
+    if tree is None:
+        return {}
+    code = fn.__code__
+    params = list(code.co_varnames[: code.co_argcount])
+    if skip_first and params:
+        params = params[1:]
+    names = {p: i for i, p in enumerate(params)}
+    for node in ast.walk(tree):  # aliases: `bit_gen_class = bit_generator`
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id in names:
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id not in names:
+                    names[target.id] = names[node.value.id]
+    roles: dict[str, str] = {}
+
+    def mark(pos: int, role: str) -> None:
+        if roles.get(str(pos)) != "call":
+            roles[str(pos)] = role
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        chain = _chain(node.func)
+        if chain and chain[0] in names:
+            mark(names[chain[0]], "new" if chain[1:] == ["__new__"] else "call")
+        if chain and chain[-1] == "__new__" and node.args and isinstance(node.args[0], ast.Name) \
+                and node.args[0].id in names:
+            mark(names[node.args[0].id], "new")
+    return roles
+
+
+# --------------------------------------------------------------------------- the third-party denylist
+
+
+def deny_package(package: str, rules: dict[str, Any], base: Sinks, result: Result) -> None:
+    """Callables of a non-ML third-party package that reach a sink (process, network, file write,
+    code): denied by identity, under every spelling the package gives them."""
+    extra = [(_glob_rx(f"{mod}:*"), f"{why} ({package}'s own {mod})") for mod, why in (rules.get("sinks") or {}).items()]
+    sinks = Sinks(deny=base.deny + extra, not_sinks=base.not_sinks)
+    analysis = Analysis(sinks, deep=True)
+    verdicts: dict[str, str | None] = {}
+    for mod in import_modules(rules.get("walk", [f"{package}.**"]), rules.get("skip", [])):
+        for name, obj in sorted(vars(mod).items()):
+            if isinstance(obj, types.ModuleType) or (name.startswith("__") and name.endswith("__")):
+                continue
+            ident = identity(obj)
+            if ident is None or top(ident.split(":")[0]) != package or not callable(obj):
+                continue
+            if ident not in verdicts:
+                verdicts[ident] = _deny_path(obj, ident, analysis)
+                if isinstance(obj, type):
+                    _deny_methods(obj, ident, analysis, result)
+            path = verdicts[ident]
+            if path:
+                result.denied[ident] = path
+                result.denied[f"{mod.__name__}:{name}"] = path
+
+
+def _deny_path(obj: Any, ident: str, analysis: Analysis) -> str | None:
+    why = analysis.sinks.why(ident)
+    if why:
+        return f"{ident.replace(':', '.')} ({why})"
+    if isinstance(obj, type):
+        found = analysis.unsafe_class(obj)
+        return found[0][1] if found else None
+    fn = _function(obj)
+    return analysis.function(fn, None, ident.split(":")[1], 0) if fn is not None else None
+
+
+def _deny_methods(cls: type, ident: str, analysis: Analysis, result: Result) -> None:
+    """Public methods (a pickle calls them as bound methods: getattr(instance, 'kill')())."""
+    for mname in sorted({n for c in cls.__mro__ if top(c.__module__) == top(cls.__module__) for n in vars(c)}):
+        if mname.startswith("_"):
+            continue
+        fn = _function(inspect.getattr_static(cls, mname, None))
+        if fn is None:
+            continue
+        why = analysis.sinks.why(identity(fn) or "")
+        path = f"{identity(fn)} ({why})" if why else analysis.function(fn, cls, f"{cls.__qualname__}.{mname}", 0)
+        if path:
+            result.denied[f"{ident}.{mname}"] = path
+
+
 def render(result: Result, versions: dict[str, str]) -> str:
     allowed = set(result.allow)
     data = {
@@ -632,6 +783,8 @@ def render(result: Result, versions: dict[str, str]) -> str:
         "checks": dict(sorted(result.checks.items())),
         "check_values": dict(sorted(result.check_values.items())),
         "construct": dict(sorted(result.construct.items())),
+        "calls_args": {k: dict(sorted(v.items())) for k, v in sorted(result.calls_args.items()) if k in allowed and v},
+        "denied": dict(sorted(result.denied.items())),
         "unsafe": dict(sorted(result.unsafe.items())),
         "reexports": dict(sorted(result.reexports.items())),
     }
@@ -658,7 +811,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(text, "utf-8")
     data = json.loads(text)
     print(f"wrote {args.out}: {len(data['allow'])} allowed, {len(data['aliases'])} aliases, {len(data['unsafe'])} unsafe, "
-          f"{len(data['reexports'])} re-exports; " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()))
+          f"{len(data['construct'])} construct-only, {len(data['checks'])} under a state check, "
+          f"{len(data['calls_args'])} that call an argument, {len(data['reexports'])} re-exports, "
+          f"{len(data['denied'])} third-party names denied; " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()))
     return 0
 
 
