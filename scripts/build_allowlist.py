@@ -63,7 +63,7 @@ ENTRY_METHODS = ("__new__", "__init__", "__setstate__", "__setattr__", "__setite
 DISTRIBUTIONS = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu"}
 MAX_DEPTH = 5
 # Spec sections that are not packages to allow from.
-SECTIONS = ("reviewed", "state_checks", "deferred_calls", "denylist")
+SECTIONS = ("reviewed", "state_checks", "deferred_calls", "denylist", "unstable")
 
 # Builtins that are sinks when library code calls them (the denylist also lists getattr,
 # type, map... as pickle globals: gadgets in a pickle, ordinary calls in library code).
@@ -772,6 +772,15 @@ def _deny_methods(cls: type, ident: str, analysis: Analysis, result: Result) -> 
             result.denied[f"{ident}.{mname}"] = path
 
 
+def drop_unstable(result: Result, unstable: dict[str, str]) -> None:
+    """Names whose value differs from one import of the library to the next (a loop variable over a
+    set): left out, so the generated file is the same on every run (they are judged "not listed")."""
+    for section in (result.allow, result.aliases, result.reexports, result.unsafe, result.construct, result.checks,
+                    result.calls_args, result.denied):
+        for name in unstable:
+            section.pop(name, None)  # type: ignore[attr-defined]
+
+
 def render(result: Result, versions: dict[str, str]) -> str:
     allowed = set(result.allow)
     data = {
@@ -799,6 +808,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     spec = yaml.safe_load(SPEC.read_text("utf-8"))
     result, versions = build(spec)
+    drop_unstable(result, spec.get("unstable") or {})
     text = render(result, versions)
     if result.missing:
         print("spec names that do not resolve here: " + ", ".join(result.missing), file=sys.stderr)
