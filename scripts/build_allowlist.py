@@ -447,26 +447,26 @@ def build(spec: dict[str, Any]) -> tuple[Result, dict[str, str]]:
     for package, rules in spec.items():
         if package in SECTIONS or not isinstance(rules, dict):
             continue
-        if package != "stdlib":
-            try:
-                importlib.import_module(package)
-            except ImportError:
-                print(f"{package}: not installed, left out", file=sys.stderr)
-                continue
-            versions[package] = importlib.metadata.version(DISTRIBUTIONS.get(package, package))
-        _package(package, rules, analysis, result, reviewed, state_checks)
+        if package == "stdlib" or _installed(package, versions):
+            _package(package, rules, analysis, result, reviewed, state_checks)
     for ident, roles in (spec.get("deferred_calls") or {}).items():
         if ident in result.allow:
             result.calls_args.setdefault(ident, {}).update({str(k): v for k, v in roles.items()})
     for package, rules in (spec.get("denylist") or {}).items():
-        try:
-            importlib.import_module(package)
-        except ImportError:
-            print(f"{package}: not installed, left out of the denylist", file=sys.stderr)
-            continue
-        versions[package] = importlib.metadata.version(DISTRIBUTIONS.get(package, package))
-        deny_package(package, rules or {}, sinks, result)
+        if _installed(package, versions):
+            deny_package(package, rules or {}, sinks, result)
     return result, versions
+
+
+def _installed(package: str, versions: dict[str, str]) -> bool:
+    """Import the package and record its version; False (and a note) when it is not installed."""
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        print(f"{package}: not installed, left out", file=sys.stderr)
+        return False
+    versions[package] = importlib.metadata.version(DISTRIBUTIONS.get(package, package))
+    return True
 
 
 def _candidate_kind(obj: Any, module: str, rules: dict[str, Any], ident: str) -> str | None:
