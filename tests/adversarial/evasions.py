@@ -107,12 +107,16 @@ EXT_PICKLES: dict[str, bytes] = {
 }
 
 # Callables that were not on the denylist (or are not now): stdlib and ML-library ones
-# land in the `risky` tier (high), proven gadgets in `deny` (critical). Both block.
+# land in the `risky` tier (high), proven gadgets in `deny` (critical), third-party ones that
+# reach a sink in the generated denylist (critical). All block. (numpy.vectorize is not here:
+# unpickling one only stores its pyfunc, which the gate judges as called; see
+# tests/models/test_pickle_uses.py. vectorize("cmd") itself raises TypeError at load.)
 GADGETS: list[tuple[str, str]] = [
     ("copy", "deepcopy"), ("codecs", "decode"), ("zlib", "decompress"), ("base64", "b64decode"),
     ("atexit", "register"), ("operator", "add"), ("collections", "namedtuple"), ("builtins", "dir"),
     ("logging", "Logger"), ("ctypes.util", "find_library"), ("encodings", "search_function"),
-    ("numpy", "frompyfunc"), ("numpy", "vectorize"), ("numpy.lib.format", "read_array"),
+    ("numpy", "frompyfunc"), ("numpy.lib.format", "read_array"),
+    ("psutil", "Popen"), ("urllib3", "request"), ("zstandard", "open"), ("lz4.frame", "open"),
     ("torch.utils.data", "DataLoader"), ("torch._ops", "ops"), ("torch", "compile"),
     ("transformers", "pipeline"), ("transformers.dynamic_module_utils", "get_class_from_dynamic_module"),
     ("huggingface_hub", "snapshot_download"), ("onnx", "load"), ("keras.saving", "load_model"),

@@ -15,11 +15,11 @@ def scan_bytes(tmp_path: Path, name: str, data: bytes, **limits: int) -> FileRes
     return scan_path(tmp_path, path, **limits)
 
 
-def scan_path(tmp_path: Path, path: Path, unknown: str = "medium", **limits: int) -> FileResult:
+def scan_path(tmp_path: Path, path: Path, unknown: str = "medium", unknown_calls: str = "high", **limits: int) -> FileResult:
     work = tmp_path / "_work"
     work.mkdir(exist_ok=True)
     task = Task(source=str(path), path=path.name, size=path.stat().st_size, limits=ModelLimits(**limits),
-                unknown_globals=unknown, tmpdir=str(work))
+                unknown_globals=unknown, unknown_calls=unknown_calls, tmpdir=str(work))
     return scan_file(task)
 
 

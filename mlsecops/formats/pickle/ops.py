@@ -420,6 +420,7 @@ def _build(m: Machine, op: int, off: int, first: bool) -> None:
         return
     if isinstance(inst, Obj):
         inst.state = state
+        m.record_state(inst, state)
         if joblib_arrays.is_numpy_dtype(inst):
             m.assume()  # numpy checks a dtype's state here; the walker does when joblib sizes an array
         elif joblib_arrays.wrapper_kind(inst) != "no":

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlsecops.formats.pickle.states import Summary
+
 BREAKS = frozenset({"truncated", "malformed"})
 BLIND = frozenset({"opcode-limit", "nesting-limit", "unreadable", "joblib-layout"})
 
@@ -35,6 +37,18 @@ class GlobalRef:
     resolved: bool = True  # special imports: every use was a call with constant arguments
     via: int | None = None  # a getattr-resolved name: the index of the getattr import
     view: str | None = None  # "pickle.load": seen only by unpicklers that read joblib's array bytes as opcodes
+    # How the pickle uses it (the allowlist's construction rules and the unknown-call rule read these):
+    reduced: bool = False  # called by REDUCE, INST or OBJ: a function runs, a class's __init__ runs
+    newobj: bool = False  # instantiated by NEWOBJ/NEWOBJ_EX: only its __new__ runs
+    with_args: bool = False  # called by REDUCE, INST or OBJ with at least one argument
+    other_args: bool = False  # ... with arguments other than one constant (how an enum member pickles: Cls(value))
+    built: bool = False  # what it made received a BUILD: it made an instance that takes state
+    # Where it was handed to other code: (holder's index in globals, position, how). `how` is
+    # "reduce" or "newobj" (an argument of that call), "state" (held in the BUILD state of an
+    # instance of the holder), "held" (an argument of a call whose result was itself called).
+    passed: list[tuple[int, int | str, str]] | None = None
+    passed_lost: bool = False  # more distinct hand-overs than are kept: judged as called
+    states: dict[Summary, None] | None = None  # summaries of the BUILD states of what it made
 
 
 @dataclass
@@ -85,6 +99,7 @@ class WalkResult:
     assumed: bool = False  # the walk went on by assuming what a symbolic value is at run time
     call_idents: set[str] | None = None  # with trace=True: every callee called (differential tests)
     other_view_complete: bool = False  # a forked view (another unpickler's reading) got through
+    loose_states: dict[Summary, None] = field(default_factory=dict)  # BUILD states of instances of no known class
 
     @property
     def elided_bytes(self) -> int:

@@ -24,7 +24,7 @@ import struct
 import sys
 from dataclasses import dataclass
 
-from mlsecops.formats.pickle import joblib_arrays, nested, resolve
+from mlsecops.formats.pickle import joblib_arrays, nested, resolve, states
 from mlsecops.formats.pickle.opcodes import BYTEARRAY8, BINSTRING, BINUNICODE, BINUNICODE8, SHORT_BINBYTES, \
     SHORT_BINSTRING, SHORT_BINUNICODE
 from mlsecops.formats.pickle.reader import Window
@@ -53,6 +53,7 @@ MEMO_MAX = 4_000_000     # memo entries tracked before the memo is given up (a m
 HUGE_LONG = 4096         # LONG4 payloads longer than this are not turned into an int
 MAX_DEPTH = 4            # pickles inside pickles
 _MAXSIZE = sys.maxsize
+_VALUE_TYPES = frozenset({str, Py2Str, int, float, bool, type(None)})  # what an enum member is rebuilt from
 _SSIZE_MAX = (1 << 63) - 1
 
 
@@ -92,6 +93,7 @@ class Options:
     line_max: int = LINE_MAX
     memo_max: int = MEMO_MAX
     first_read: int = 4 << 20
+    watch: frozenset[str] = frozenset()  # state attributes the allowlist's state checks read (states.py)
 
 
 def _placeholder(opcode: bytes, n: int) -> bytes:
@@ -225,9 +227,26 @@ class Machine:
             r.call_idents.add(ident(callee))
         obj = Obj(callee, args, kind, ident(callee) + "()")
         if not isinstance(callee, Global):
+            if isinstance(callee, Obj) and isinstance(callee.callee, Global) and type(callee.args) is tuple:
+                # Calling what a call returned (functools.partial(f)(...)): what that call held is called now.
+                for pos, arg in enumerate(callee.args):  # type: ignore[arg-type]
+                    if isinstance(arg, Global):
+                        self.hand_over(arg, callee.callee, pos, "held")
             return obj
         ref = r.globals[callee.index]
         ref.called = True
+        if kind in ("newobj", "newobj_ex"):
+            ref.newobj = True
+        else:
+            ref.reduced = True
+            if not (type(args) is tuple and not args):
+                ref.with_args = True  # a non-empty tuple, or arguments the walker does not itemise
+                if not (type(args) is tuple and len(args) == 1 and type(args[0]) in _VALUE_TYPES):  # type: ignore[arg-type]
+                    ref.other_args = True
+        if type(args) is tuple:
+            for pos, arg in enumerate(args):  # type: ignore[arg-type]
+                if isinstance(arg, Global):
+                    self.hand_over(arg, callee, pos, "newobj" if kind in ("newobj", "newobj_ex") else "reduce")
         if ref.special:
             return self._special_call(ref, callee, args, obj, off, kind)
         if resolve.full_name(callee.module, callee.name) == "_codecs.encode":
@@ -259,6 +278,46 @@ class Machine:
         ref.resolved = False
         self.escape(args)
         return obj
+
+    def _ref(self, g: Global) -> GlobalRef | None:
+        """The record of an import (None for one whose index is another walk's: an EXT cached across walks)."""
+        refs = self.r.globals
+        if 0 <= g.index < len(refs) and refs[g.index].module == g.module and refs[g.index].name == g.name:
+            return refs[g.index]
+        return None
+
+    def hand_over(self, g: Global, holder: Global, pos: int | str, how: str) -> None:
+        """Record that import `g` was handed to `holder` (an argument, or held in a state)."""
+        ref = self._ref(g)
+        if ref is None or self._ref(holder) is None:
+            return
+        entry = (holder.index, pos, how)
+        if ref.passed is None:
+            ref.passed = []
+        if entry not in ref.passed:
+            if len(ref.passed) >= 32:
+                ref.passed_lost = True
+                return
+            ref.passed.append(entry)
+
+    def record_state(self, inst: Obj, state: object) -> None:
+        """BUILD gave `inst` this state: summarise it under the class that made the instance."""
+        summary = states.summarise(state, self.opts.watch)
+        cls = resolve.instance_class(inst)
+        ref = self._ref(cls) if cls is not None else None
+        if ref is None:
+            if len(self.r.loose_states) < states.MAX_KEPT:
+                self.r.loose_states[summary] = None
+            else:
+                self.r.loose_states[None] = None
+            return
+        ref.built = True
+        if ref.states is None:
+            ref.states = {}
+        if summary not in ref.states:
+            ref.states[summary if len(ref.states) < states.MAX_KEPT else None] = None
+        for key, g in states.globals_in(state):
+            self.hand_over(g, cls, key, "state")  # type: ignore[arg-type]
 
     def escape(self, *values: object) -> None:
         """A special import (getattr, _load_from_bytes) used as data, not as a resolvable call."""

@@ -43,6 +43,11 @@ class ModelsPolicy(Strict):
         description="severity of an import that is neither allowlisted nor known-dangerous, "
         "from a third-party module",
     )
+    unknown_calls: SeverityOrOff = Field(
+        default="high",
+        description="severity of such an import when the pickle calls it with arguments and nothing in the "
+        "pickle shows it is a class (a function, or a callable handed to code that calls it)",
+    )
     allow_globals: list[ImportGlob] = Field(
         default_factory=list, description="extra allowlist entries, 'module:name' globs"
     )

@@ -17,19 +17,31 @@ RULES: dict[str, Rule] = {
     for r in (
         _rule("MLS101", "dangerous-pickle-import", "A pickle imports a known-dangerous callable",
               "Loading this file with pickle, torch.load(weights_only=False), joblib or numpy(allow_pickle=True) "
-              "imports a callable known to run commands, code, or touch files and the network.",
+              "imports a callable known to run commands, code, or touch files and the network: on the denylist, "
+              "a re-export of a denylisted object under an ML library's name, a third-party callable the generated "
+              "denylist shows reaching such a sink (psutil.Popen, urllib3.request, zstandard.open...), or an "
+              "allowlisted class whose state fails its check (a scipy distribution's template that is not scipy's, "
+              "a legacy joblib array file outside the model's folder).",
               "Do not load this file. Re-create the model from trusted code and save it as safetensors. " + _SAFE_FORMATS,
               Severity.critical),
         _rule("MLS102", "risky-pickle-import", "A pickle imports something legitimate models do not need",
               "The import comes from the standard library or an ML library but is not on the allowlist of what "
-              "model files use. Such modules hide many published gadgets (idlelib, cProfile, torch.utils.bottleneck...).",
-              "If the import is legitimate, add it to the policy's models.allow_globals after review. " + _SAFE_FORMATS,
+              "model files use. The message says why: not listed; a re-export of another library's object under "
+              "the ML library's name (never allowed); or unsafe state: a class whose reconstruction runs code "
+              "taken from the pickle (or whose state check was not verified). Such modules hide many published "
+              "gadgets (idlelib, cProfile, torch.utils.bottleneck...).",
+              "If the import is legitimate, paste the finding's fix (allow_globals: [\"module:name\"]) into the "
+              "policy's models section after review. " + _SAFE_FORMATS,
               Severity.high),
         _rule("MLS103", "unknown-pickle-import", "A pickle imports code mlsecops does not know",
               "The import is neither allowlisted nor known to be dangerous: usually the project's own classes "
-              "(torch.save of a whole model) or a third-party library. Loading the file imports and runs that code.",
-              "Save only state (model.state_dict(), safetensors) instead of pickled objects, or allowlist the "
-              "class in the policy's models.allow_globals.", Severity.medium),
+              "(torch.save of a whole model) or a third-party library. Loading the file imports and runs that code. "
+              "Its severity is the policy's `unknown_globals` (default medium), or `unknown_calls` (default high) "
+              "when the pickle calls it with arguments (directly, or by handing it to code that calls it) and "
+              "nothing in the pickle shows it is a class: a function, or a capitalised name never instantiated "
+              "with NEWOBJ, never given a BUILD state, and called with more than one constant.",
+              "Save only state (model.state_dict(), safetensors) instead of pickled objects, or paste the "
+              "finding's fix (allow_globals: [\"module:name\"]) into the policy's models section.", Severity.medium),
         _rule("MLS104", "dynamic-pickle-import", "A pickle computes what it imports",
               "STACK_GLOBAL operands that are not constant strings, or EXT opcodes that import through the "
               "extension registry: a technique to hide the real import from scanners.",

@@ -34,6 +34,7 @@ class Task(BaseModel):
     size: int
     limits: ModelLimits
     unknown_globals: str = "medium"
+    unknown_calls: str = "high"
     allow_globals: list[str] = Field(default_factory=list)
     deny_globals: list[str] = Field(default_factory=list)
     engines: list[str] = Field(default_factory=lambda: ["mlsecops", "fickling", "modelscan"])
@@ -104,6 +105,7 @@ class ScanState:
     counter: int = 0
     walks: dict[str | None, object] = field(default_factory=dict)  # member -> its WalkResult
     fickling_zip: set[str] = field(default_factory=set)  # members left to fickling's zip scan
+    side_files: list[tuple[str | None, str]] = field(default_factory=list)  # (member, name) a loader also reads
 
     @property
     def limits(self) -> ModelLimits:
@@ -171,6 +173,17 @@ class ScanState:
                 )
             )
         return out
+
+
+def model_folder(state: ScanState, member: str | None) -> Path | None:
+    """The folder a model's side files are resolved against (ONNX external data, joblib's legacy
+    arrays): the file's own, when it is scanned where it lives (not a member, not a git export)."""
+    if member is not None:
+        return None
+    source = Path(state.task.source)
+    if source.name != Path(state.task.path).name or not source.parent.is_dir():
+        return None
+    return source.parent
 
 
 def join_member(parent: str | None, name: str) -> str:

@@ -103,7 +103,7 @@ def run(changeset: Changeset, context: Context) -> StageResult:
         blobs[art.path] = art.blob
         tasks.append(Task(
             source=str(art.source), path=art.path, size=art.size, limits=policy.limits,
-            unknown_globals=policy.unknown_globals, allow_globals=policy.allow_globals,
+            unknown_globals=policy.unknown_globals, unknown_calls=policy.unknown_calls, allow_globals=policy.allow_globals,
             deny_globals=policy.deny_globals, engines=policy.engines, tmpdir="",
         ))
     if tasks:

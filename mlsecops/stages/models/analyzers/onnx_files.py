@@ -22,7 +22,7 @@ from mlsecops.findings import Severity
 from mlsecops.formats import protobuf
 from mlsecops.formats.kinds import Format
 from mlsecops.stages.models.analyzers.archives import traversal
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models.scanfile import ScanState, model_folder
 
 MAX_FIELDS = 20_000_000     # fields visited in one model, over all its messages
 MAX_NESTING = 64            # graphs inside attributes inside graphs...
@@ -156,21 +156,10 @@ def analyze_onnx(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: s
     except protobuf.WireError as exc:
         state.observe("MLS120", Severity.medium, f"Malformed ONNX protobuf (onnx.load fails on it too): {exc}", member, "onnx")
         return
-    folder = _model_folder(state, member)
+    folder = model_folder(state, member)
     for ref in refs:
         why = escapes(ref.location, folder)
         if why:
             state.observe("MLS114", Severity.high, f"ONNX external data location {ref.location!r} reads a file outside the "
                           f"model folder ({why}), in {ref.where}", member, f"onnx-external:{ref.location}",
                           evidence=[ref.location, ref.where])
-
-
-def _model_folder(state: ScanState, member: str | None) -> Path | None:
-    """The folder external data is resolved against: the model file's own, when the file is
-    scanned where it lives (not a member, not a copy exported from git)."""
-    if member is not None:
-        return None
-    source = Path(state.task.source)
-    if source.name != Path(state.task.path).name or not source.parent.is_dir():
-        return None
-    return source.parent

@@ -17,14 +17,17 @@ are a finding too.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats import pickle as pk
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.pickle.skeleton import skeleton
+from mlsecops.formats.safe_open import NotRegularFile, open_regular
 from mlsecops.formats.subfile import SubFile
-from mlsecops.stages.models.allowlist import Judgement, judge
+from mlsecops.stages.models.allowlist import Judgement, Lists, checks_anywhere, identity, judge
 from mlsecops.stages.models.scanfile import ScanState
 
 _RULE = {"deny": "MLS101", "risky": "MLS102", "unknown": "MLS103"}
@@ -35,13 +38,13 @@ _NOT_A_NAME = ("<dynamic>", "<unreadable>")
 _HOW = {"getattr": "reads {shown} through a constant getattr"}
 
 
-def _severity(state: ScanState, j: Judgement) -> Severity | None:
+def _severity(state: ScanState, j: Judgement, calls_unknown: bool = False) -> Severity | None:
     if j.verdict == "deny":
         return Severity.critical
     if j.verdict == "risky":
         return Severity.high
     if j.verdict == "unknown":
-        level = state.task.unknown_globals
+        level = state.task.unknown_calls if calls_unknown else state.task.unknown_globals
         return None if level == "off" else Severity(level)
     return None
 
@@ -59,14 +62,73 @@ def _judged_refs(walk: pk.WalkResult) -> dict[tuple[str, str], list[pk.GlobalRef
     return grouped
 
 
+@dataclass
+class Use:
+    """How a pickle uses one import, from all its references: what the allowlist's rules ask."""
+
+    called: bool = False  # some call runs it: REDUCE/INST/OBJ, or code it was handed to calls it
+    with_args: bool = False  # ... with arguments from the pickle
+    classy: bool = False  # the pickle's own evidence that it is a class (NEWOBJ, BUILD on what it made)
+    value_only: bool = True  # every call had one constant argument: how an enum member is rebuilt, Cls(value)
+    caller: str | None = None  # the allowlisted code that calls it, when that is how it runs
+    states: list[Mapping[str, object] | None] = field(default_factory=list)
+
+
+def use_of(walk: pk.WalkResult, refs: list[pk.GlobalRef], lists: Lists) -> Use:
+    """Combine the walker's record of each reference with what the allowlist knows of the code
+    they were handed to (`calls_args`: which arguments a callable calls, or instantiates)."""
+    u = Use(called=any(r.reduced for r in refs), with_args=any(r.with_args for r in refs),
+            classy=any(r.newobj or r.built for r in refs), value_only=not any(r.other_args for r in refs))
+    for r in refs:
+        for summary in r.states or ():
+            u.states.append(None if summary is None else dict(summary))
+        if r.passed_lost:
+            u.called = u.with_args = True
+            u.value_only = False
+            u.caller = u.caller or "code it was handed to more often than the walker tracks"
+        for holder_index, pos, how in r.passed or ():
+            holder = walk.globals[holder_index]
+            shown = f"{holder.module}.{holder.name}"
+            if how == "held":
+                u.called = u.with_args = True
+                u.value_only = False
+                u.caller = u.caller or f"the result of {shown}(...), which the pickle calls"
+                continue
+            roles = lists.calls_args.get(identity(holder.module, holder.name, lists), {})
+            keys = {"reduce": (str(pos), f"new:{pos}"), "newobj": (f"new:{pos}",), "state": (f"state:{pos}",)}[how]
+            role = "call" if any(roles.get(k) == "call" for k in keys) else "new" if any(roles.get(k) for k in keys) else None
+            if role == "call":
+                u.called = u.with_args = True
+                u.value_only = False
+                u.caller = u.caller or shown
+            elif role == "new":
+                u.classy = True
+    return u
+
+
+def calls_unknown_code(name: str, u: Use) -> bool:
+    """The `unknown_calls` rule: an unknown import the pickle calls with arguments, and that is not
+    a class by the pickle's own evidence. A lowercase last name part is a function whatever else;
+    a capitalised one is a class when what it made took a BUILD state, when NEWOBJ made it, or
+    when every call passed one constant (an enum member is pickled as `Cls(value)`)."""
+    if not (u.called and u.with_args):
+        return False
+    last = name.rsplit(".", 1)[-1].lstrip("_")
+    return last[:1].islower() or not (u.classy or u.value_only)
+
+
 def judge_walk(state: ScanState, walk: pk.WalkResult, member: str | None) -> bool:
     """Turn one walk's imports and issues into observations; True if anything imported is not allowlisted."""
     suspicious = any(ref.module in _NOT_A_NAME or ref.name in _NOT_A_NAME or ref.opcode == "EXT"
                      for ref in walk.globals)
     dangerous = False  # a known-bad or risky import, or a call to any unlisted one
+    checked: set[str] = set()  # state checks already judged on the class they belong to
     for (module, name), refs in _judged_refs(walk).items():
-        j = judge(module, name, state.lists)
-        called = any(r.called for r in refs)
+        u = use_of(walk, refs, state.lists)
+        j = judge(module, name, state.lists, reduced=u.called, states=u.states, with_args=u.with_args)
+        called = any(r.called for r in refs) or u.called
+        if j.check and j.verdict == "deny":
+            checked.add(j.check)
         if j.verdict == "unknown" and all(r.view for r in refs):
             # Only pickle.load reading a joblib file's array bytes as opcodes gets here: in a
             # benign file those are the array's own pickle run against the outer memo, names
@@ -75,21 +137,33 @@ def judge_walk(state: ScanState, walk: pk.WalkResult, member: str | None) -> boo
         if j.verdict != "allow":
             suspicious = True
             dangerous = dangerous or j.verdict in ("deny", "risky") or called
-        sev = _severity(state, j)
+        else:
+            _side_files(state, j, u, member)
+        unknown_call = j.verdict == "unknown" and calls_unknown_code(name, u)
+        sev = _severity(state, j, unknown_call)
         if sev is None:
             continue
         where = ", ".join(f"{r.opcode}@{r.offset}" for r in refs[:5]) + (f" (+{len(refs) - 5} more)" if len(refs) > 5 else "")
         shown = f"{j.module}.{j.name}"
         how = refs[0].opcode
-        message = (_HOW[how].format(shown=shown) if how in _HOW else f"imports {shown}") + \
-            f"{' and calls it' if called else ''}: {j.reason}"
+        message = (_HOW[how].format(shown=shown) if how in _HOW else f"imports {shown}")
+        if u.caller and not any(r.reduced for r in refs):
+            message += f" and hands it to {u.caller}, which calls it"
+        elif called:
+            message += " and calls it" + (" with arguments" if u.with_args else "")
+        message += f": {j.reason}"
+        if unknown_call:
+            message += (" (models.unknown_calls: it is called with arguments from the pickle, and nothing in the "
+                        "pickle shows it is a class)")
         if f"{module}.{name}" != shown:
             message += f" (written as {module}.{name})"
         state.observe(_RULE[j.verdict], sev, message[0].upper() + message[1:], member, f"global:{shown}",
-                      evidence=[f"{shown} via {where}"],
+                      evidence=[f"{shown} via {where}"] + ([f"resolves to {j.target.replace(':', '.')}"] if j.target else []),
                       fix="Do not load this file; re-create the model from trusted code and save it as safetensors."
-                      if j.verdict == "deny" else None,
+                      if j.verdict == "deny" else j.fix,
                       properties={"global": f"{j.module}:{j.name}"})  # the exact models.allow_globals entry
+    if _states_anywhere(state, walk, member, checked):
+        suspicious = dangerous = True
     for issue in walk.issues:
         _issue(state, issue, member, dangerous)
     for nested in walk.nested:
@@ -108,6 +182,66 @@ def judge_walk(state: ScanState, walk: pk.WalkResult, member: str | None) -> boo
         )
         suspicious = suspicious or inner_suspicious
     return suspicious
+
+
+def _states_anywhere(state: ScanState, walk: pk.WalkResult, member: str | None, checked: set[str]) -> bool:
+    """State checks that hold whatever class the state goes to (scipy's template is exec()'d by
+    any rv_generic, which can reach BUILD behind a call the walker cannot see through)."""
+    summaries = [s for ref in walk.globals for s in (ref.states or ())] + list(walk.loose_states)
+    found = False
+    for summary in summaries:
+        if not summary:
+            continue
+        for check, problem in checks_anywhere(dict(summary), state.lists):
+            if check in checked:
+                continue
+            checked.add(check)
+            found = True
+            state.observe("MLS101", Severity.critical, f"A BUILD state fails the {check} check: {problem}. The library's "
+                          "__setstate__ runs it whatever class the pickle names for the instance", member,
+                          f"state:{check}", evidence=[f"check {check}"])
+    return found
+
+
+def _side_files(state: ScanState, j: Judgement, u: Use, member: str | None) -> None:
+    """joblib's legacy NDArrayWrapper: joblib.load reads `filename` next to the model with
+    numpy.load(allow_pickle=True). The check passed (a plain name); remember the file to scan."""
+    if state.lists.checks.get(identity(j.module, j.name, state.lists)) != "joblib-side-file":
+        return
+    for st in u.states:
+        name = (st or {}).get("filename")
+        if isinstance(name, str) and (member, name) not in state.side_files and len(state.side_files) < 256:
+            state.side_files.append((member, name))
+
+
+def scan_side_files(state: ScanState, member: str | None, depth: int) -> None:
+    """Scan the side files the legacy joblib wrappers of this pickle name, where the model lies."""
+    from mlsecops.stages.models.scanfile import join_member, model_folder, scan_stream
+
+    todo = [name for m, name in state.side_files if m == member]
+    state.side_files[:] = [(m, n) for m, n in state.side_files if m != member]
+    folder = model_folder(state, member)
+    for name in todo:
+        sub_member = join_member(member, f"side file {name}")
+        where = f"joblib.load reads the side file {name!r} next to this pickle with numpy.load(allow_pickle=True)"
+        if folder is None:
+            state.notes.append(f"{where}; the pickle is not scanned where it lies, so that file is scanned only as a file "
+                               "of its own")
+            continue
+        try:
+            fh, st = open_regular(str(folder / name))
+        except FileNotFoundError:
+            state.observe("MLS120", Severity.low, f"{where}, and it is not there: joblib.load fails until it is added "
+                          "(it is scanned when it is)", member, f"side-file:{name}", evidence=[name])
+            continue
+        except (OSError, NotRegularFile) as exc:
+            state.observe("MLS115", Severity.high, f"{where}, and it could not be read ({exc}): what it holds was not "
+                          "scanned", member, f"side-file:{name}", evidence=[name])
+            continue
+        with fh:
+            state.notes.append(f"{where}: scanned as {sub_member}")
+            if scan_stream(state, fh, st.st_size, name, sub_member, depth + 1) is None:
+                analyze_region(state, fh, 0, st.st_size, sub_member, name, depth=depth + 1)
 
 
 def _issue(state: ScanState, issue: pk.Issue, member: str | None, dangerous: bool) -> None:
@@ -144,12 +278,15 @@ def analyze_region(state: ScanState, fh: BinaryIO, start: int, end: int | None, 
                    max_pickles: int | None = None) -> pk.WalkResult:
     """Walk fh[start:end] as (stacked) pickles, judge, and run the engines on the same bytes.
     end=None: to wherever the stream ends (a stream decoded as it is walked)."""
-    walk = pk.walk(fh, start, end, state.limits.max_opcodes, legacy_torch=legacy_torch, max_pickles=max_pickles)
+    walk = pk.walk(fh, start, end, state.limits.max_opcodes, legacy_torch=legacy_torch, max_pickles=max_pickles,
+                   opts=pk.Options(watch=state.lists.watch))
     state.pickles += walk.pickles
     state.opcodes += walk.opcodes
     state.engines_run.add("mlsecops")
     state.walks[member] = walk
     judge_walk(state, walk, member)
+    if state.side_files:
+        scan_side_files(state, member, depth)
     runs = walk.complete or any(g.called for g in walk.globals)
     if not expect_pickle and runs and not name.lower().endswith(PICKLE_NAMES):
         state.observe("MLS110", Severity.medium, f"This is a pickle, but its name {name!r} suggests another format",
