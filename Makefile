@@ -14,7 +14,7 @@ DEMO_STAMP := $(VENV)/.demo-$(HASH)
 SHARED ?= ../shared
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo-setup demo test bench bench-detect comment-picture clean
+.PHONY: setup demo-setup demo test bench bench-detect bench-peers comment-picture clean
 
 setup: $(STAMP)
 
@@ -64,6 +64,16 @@ bench-detect: setup
 # docs/comment.png: the demo's PR comment as GitHub renders it (needs Chromium).
 comment-picture: demo
 	$(BIN)/python scripts/comment_picture.py out/report.json docs/comment.png
+
+# ModelAudit needs numpy>=2.4.3 (Python 3.11), modelscan breaks above 2.2: it gets its own venv,
+# pinned by benchmarks/modelaudit-constraints.txt (no torch: modelaudit's torch is an optional extra).
+MODELAUDIT_VENV := benchmarks/work/modelaudit-venv
+bench-peers: $(MODELAUDIT_VENV)/.installed
+
+$(MODELAUDIT_VENV)/.installed: benchmarks/modelaudit-constraints.txt
+	test -x $(MODELAUDIT_VENV)/bin/python || $(PYTHON) -m venv $(MODELAUDIT_VENV)
+	$(MODELAUDIT_VENV)/bin/python -m pip install -q -c benchmarks/modelaudit-constraints.txt modelaudit==0.2.54
+	touch $@
 
 clean:
 	rm -rf $(VENV) out examples/demo-repo benchmarks/work .pytest_cache

@@ -57,7 +57,20 @@ def picklescan_scan(path: str) -> tuple[bool, bool]:
     return r.issues_count > 0 or r.infected_files > 0, bool(r.scan_err)
 
 
-TOOLS = {"fickling": fickling_scan, "modelscan": modelscan_scan, "picklescan": picklescan_scan}
+def modelaudit_scan(path: str) -> tuple[bool, bool]:
+    """ModelAudit (its own venv, see `make bench-peers`): flagged on a critical or warning issue."""
+    from modelaudit.core import scan_model_directory_or_file
+
+    logging.disable(logging.CRITICAL)
+    result = scan_model_directory_or_file(path, timeout=60)
+    data = result.model_dump() if hasattr(result, "model_dump") else dict(result)
+    severities = {str(i.get("severity", "")).lower().rsplit(".", 1)[-1] for i in data.get("issues", [])}
+    flagged = bool(severities & {"critical", "warning"})
+    return flagged, bool(data.get("has_errors")) and not flagged
+
+
+TOOLS = {"fickling": fickling_scan, "modelscan": modelscan_scan, "picklescan": picklescan_scan,
+         "modelaudit": modelaudit_scan}
 
 
 def main() -> int:
