@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
+import tarfile
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -51,7 +53,7 @@ def detect(fh: BinaryIO, name: str, size: int) -> Format | None:
         return zip_kind(fh, size)
     if head.startswith(SEVENZIP_SIG):
         return Format.sevenzip
-    if len(head) >= 262 and head[257:262] == b"ustar":
+    if tar_header(head):
         return Format.tar
     if head[:2] == b"\x1f\x8b":
         return Format.gzip
@@ -90,6 +92,20 @@ def detect(fh: BinaryIO, name: str, size: int) -> Format | None:
     if ziparchive.has_directory(fh, size):
         return zip_kind(fh, size)
     return None
+
+
+def tar_header(head: bytes) -> bool:
+    """Does tarfile read `head` as a first member header? tarfile's own parser decides
+    (`TarInfo.frombuf`: the header checksum, every numeric field), not the `ustar` magic,
+    which V7 headers do not have. torch.load tries every file as a legacy tar checkpoint
+    first, and pandas opens `.tar` files, with tarfile."""
+    if len(head) < tarfile.BLOCKSIZE:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(head[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+    except Exception:  # noqa: BLE001 - tarfile raises several types on what it does not read as a header
+        return False
+    return True
 
 
 def zip_kind(fh: BinaryIO, size: int) -> Format:

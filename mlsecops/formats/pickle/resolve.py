@@ -87,6 +87,28 @@ _NEVER_STR = frozenset({"numpy.dtype", "numpy.core.multiarray._reconstruct", "nu
                         "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter"})
 
 
+NOT_KNOWN = object()
+
+
+def persistent_value(pid: object, loader: str | None) -> object:
+    """What a known loader's persistent_load returns for `pid`, or NOT_KNOWN.
+
+    torch.load's legacy readers return an item of the id itself: ('module', cls, file,
+    source) is cls in the stacked format, any tuple its first item in the tar format's
+    `pickle`. So the id can hand back a class or a string the pickle then uses (a BUILD on
+    it changes the class: MLS107; a STACK_GLOBAL on it imports)."""
+    if type(pid) is not tuple or not pid:
+        return NOT_KNOWN
+    if loader == "torch-tar":
+        return pid[0]  # type: ignore[index]
+    if loader == "torch-legacy" and len(pid) >= 2:  # type: ignore[arg-type]
+        kind = pid[0]  # type: ignore[index]
+        text = constant_str(kind) if type(kind) is not bytes else kind.decode("latin-1")  # type: ignore[union-attr]
+        if text == "module":
+            return pid[1]  # type: ignore[index]
+    return NOT_KNOWN
+
+
 def could_be_str(value: object) -> bool:
     """Could this symbolic value be exactly a `str` at run time (STACK_GLOBAL takes only that)?
 

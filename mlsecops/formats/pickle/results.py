@@ -85,6 +85,7 @@ class WalkResult:
     assumed: bool = False  # the walk went on by assuming what a symbolic value is at run time
     call_idents: set[str] | None = None  # with trace=True: every callee called (differential tests)
     other_view_complete: bool = False  # a forked view (another unpickler's reading) got through
+    value: object = field(default=None, compare=False)  # what the last pickle's STOP returned (values.py)
 
     @property
     def elided_bytes(self) -> int:

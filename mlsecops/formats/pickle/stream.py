@@ -51,6 +51,7 @@ def drive(m: Machine, max_pickles: int | None, mid_pickle: bool = False) -> None
         r.pickles += 1
         if not ok:
             break
+        r.value = m.value
         m.alive &= ~JOBLIB  # joblib.load reads one pickle
         fe = m.frame_end
         if fe is not None and win.pos < fe and m.alive & LOOPING and (max_pickles is None or r.pickles < max_pickles):

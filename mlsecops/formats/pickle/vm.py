@@ -92,6 +92,11 @@ class Options:
     line_max: int = LINE_MAX
     memo_max: int = MEMO_MAX
     first_read: int = 4 << 20
+    # The loader's persistent_load, when the walk knows which loader reads the stream:
+    # "torch-legacy" (torch.load's stacked legacy format: ('module', cls, ...) is cls) or
+    # "torch-tar" (the legacy tar's `pickle` member: a tuple is its first item). Otherwise
+    # a persistent id is whatever the loader makes of it (any object).
+    persistent: str | None = None
 
 
 def _placeholder(opcode: bytes, n: int) -> bytes:

@@ -141,10 +141,12 @@ def _issue(state: ScanState, issue: pk.Issue, member: str | None, dangerous: boo
 
 def analyze_region(state: ScanState, fh: BinaryIO, start: int, end: int | None, member: str | None, name: str,
                    legacy_torch: bool = False, expect_pickle: bool = True, depth: int = 0,
-                   max_pickles: int | None = None) -> pk.WalkResult:
+                   max_pickles: int | None = None, persistent: str | None = None) -> pk.WalkResult:
     """Walk fh[start:end] as (stacked) pickles, judge, and run the engines on the same bytes.
-    end=None: to wherever the stream ends (a stream decoded as it is walked)."""
-    walk = pk.walk(fh, start, end, state.limits.max_opcodes, legacy_torch=legacy_torch, max_pickles=max_pickles)
+    end=None: to wherever the stream ends (a stream decoded as it is walked); `persistent`:
+    the loader's persistent_load when it is known (vm.Options)."""
+    walk = pk.walk(fh, start, end, state.limits.max_opcodes, legacy_torch=legacy_torch, max_pickles=max_pickles,
+                   opts=pk.Options(persistent=persistent) if persistent else None)
     state.pickles += walk.pickles
     state.opcodes += walk.opcodes
     state.engines_run.add("mlsecops")
