@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from mlsecops.formats.pickle import joblib_arrays, nested, resolve, textargs
+from mlsecops.formats.pickle import joblib_arrays, nested, numpy_values, resolve, textargs
 from mlsecops.formats.pickle.opcodes import (
     BINBYTES, BINBYTES8, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID, BINPUT, BINSTRING, BINUNICODE,
     BINUNICODE8, BUILD, BYTEARRAY8, DICT, DUP, EMPTY_DICT, EMPTY_LIST, EMPTY_SET, EMPTY_TUPLE, EXT1, EXT2, EXT4, FLOAT,
@@ -420,7 +420,7 @@ def _build(m: Machine, op: int, off: int, first: bool) -> None:
         return
     if isinstance(inst, Obj):
         inst.state = state
-        if joblib_arrays.is_numpy_dtype(inst):
+        if numpy_values.is_numpy_dtype(inst):
             m.assume()  # numpy checks a dtype's state here; the walker does when joblib sizes an array
         elif joblib_arrays.wrapper_kind(inst) != "no":
             m.after_build(inst, state, off)

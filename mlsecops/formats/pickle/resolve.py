@@ -81,8 +81,9 @@ def attribute_owner(target: object) -> tuple[str, str] | None:
 
 
 # Callables known to return something other than an exact str (a dtype, an array, an instance).
+# (Not numpy's multiarray.scalar: under the object dtype it returns its argument, a str too.)
 _NEVER_STR = frozenset({"numpy.dtype", "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-                        "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.ndarray",
+                        "numpy.ndarray",
                         "collections.OrderedDict", "joblib.numpy_pickle.NumpyArrayWrapper",
                         "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter"})
 
@@ -155,3 +156,14 @@ def constant_bytes(value: object) -> tuple[bytes | None, int | None, int] | None
     if isinstance(value, Obj) and isinstance(value.value, bytes):
         return value.value, None, len(value.value)
     return None
+
+
+def made_by(value: object) -> str:
+    """How a value that is not a constant came to be, for a finding."""
+    if isinstance(value, Obj) and isinstance(value.callee, Global):
+        return f"the result of {value.callee.module}.{value.callee.name}() (made when the file is loaded)"
+    if isinstance(value, Global):
+        return f"the object {value.module}.{value.name}"
+    if isinstance(value, Obj):
+        return "the result of a call"
+    return f"a {type(value).__name__} value"

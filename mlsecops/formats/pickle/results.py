@@ -8,6 +8,8 @@ Issue kinds, and what the analyzer makes of them:
 - the walker cannot follow (`opcode-limit`, `nesting-limit`, `unreadable`,
   `joblib-layout`): the loader would go on where the walk stopped, so the file is
   blocked (fail closed) with the reason;
+- a checkpoint torch.load reads from bytes made at load time (`computed-checkpoint`): the
+  walk reads on, but what torch would load is not in the file, so the file is blocked;
 - techniques and notes (`dynamic-global`, `ext-opcode`, `build-on-global`,
   `misplaced-proto`, `trailing-data`; `loader-split` and `frame-end` say where
   unpicklers part ways).

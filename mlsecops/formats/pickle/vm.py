@@ -24,7 +24,7 @@ import struct
 import sys
 from dataclasses import dataclass
 
-from mlsecops.formats.pickle import joblib_arrays, nested, resolve
+from mlsecops.formats.pickle import joblib_arrays, nested, numpy_values, resolve
 from mlsecops.formats.pickle.opcodes import BYTEARRAY8, BINSTRING, BINUNICODE, BINUNICODE8, SHORT_BINBYTES, \
     SHORT_BINSTRING, SHORT_BINUNICODE
 from mlsecops.formats.pickle.reader import Window
@@ -235,7 +235,10 @@ class Machine:
         ref.called = True
         if ref.special:
             return self._special_call(ref, callee, args, obj, off, kind)
-        if resolve.full_name(callee.module, callee.name) == "_codecs.encode":
+        name = resolve.full_name(callee.module, callee.name)
+        if name in numpy_values.SCALAR_NAMES and kind not in ("newobj", "newobj_ex"):
+            return self._scalar(args, obj)
+        if name == "_codecs.encode":
             obj.value = resolve.codecs_encode(args)
             if isinstance(obj.value, bytes) and nested.suspect(obj.value[:8]):
                 self.candidates.append((off, obj, False))
@@ -261,9 +264,28 @@ class Machine:
                 self.r.embedded.append(Embedded(offset=where if where is not None else off, size=size, data=payload))
                 self.consumed.add(id(args[0]))
                 return obj
+            # torch.load reads bytes the walk does not have (made at load time): what it loads is unseen.
+            self.r.issues.append(Issue("computed-checkpoint", off, "torch.storage._load_from_bytes is given "
+                                       f"{resolve.made_by(args[0])}, not bytes read from the file, so the checkpoint "
+                                       "torch.load reads from it was not scanned"))
         ref.resolved = False
         self.escape(args)
         return obj
+
+    def _scalar(self, args: object, obj: Obj) -> object:
+        """numpy's scalar(dtype, obj) is obj itself under the object dtype: the walk goes on
+        with the argument (a class given to it stays that class for a BUILD or a call). Where
+        the dtype cannot be known the result may be either: an import or a call's result given
+        to it is taken to come back; plain data stays a symbolic result (which may be a str)."""
+        same = numpy_values.scalar_returns_argument(args)
+        if same is False:
+            return obj
+        assert isinstance(args, tuple)
+        if same is None:
+            self.assume()
+            if not is_symbolic(args[1]):
+                return obj
+        return args[1]
 
     def escape(self, *values: object) -> None:
         """A special import (getattr, _load_from_bytes) used as data, not as a resolvable call."""

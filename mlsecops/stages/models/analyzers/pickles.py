@@ -130,6 +130,9 @@ def _issue(state: ScanState, issue: pk.Issue, member: str | None, dangerous: boo
     elif issue.kind in pk.BLIND:
         state.observe("MLS115", Severity.high, f"The pickle could not be read to its end: {issue.detail}. An unpickler "
                       "would read on, so the unread part is treated as dangerous", member, issue.kind, evidence=ev)
+    elif issue.kind == "computed-checkpoint":
+        state.observe("MLS115", Severity.high, f"A checkpoint could not be scanned: {issue.detail}", member,
+                      f"computed-checkpoint:{issue.offset}", evidence=ev)
     elif issue.kind == "misplaced-proto":
         state.observe("MLS105", Severity.low, "The pickle has a PROTO opcode after its start, which confuses some scanners",
                       member, "misplaced-proto", evidence=ev)
