@@ -286,14 +286,22 @@ def _onnx(fh: BinaryIO, size: int) -> bool:
     return 1 <= ir <= 64
 
 
+# How a `{` or `%` can be spelled inside a JSON or YAML string without the character itself
+# (`\u007b`, YAML's `\x7b` and `\U0000007b`), and YAML's escaped line break, which joins
+# `"{\` and `{` on the next line into `{{`. A template is decided on the parsed document.
+_ESCAPED_DELIMITER = re.compile(rb"\\(?:u00(?:7[bB]|25)|x(?:7[bB]|25)|U0000(?:007[bB]|0025)|\r?\n)")
+
+
 def _config_with_template(fh: BinaryIO, lower: str, head: bytes) -> bool:
+    """JSON or YAML that may hold a Jinja template once parsed: `{{` or `{%` written out, or a
+    brace or percent sign written as an escape (the analyzer reads the parsed strings)."""
     stripped = head.lstrip()
     is_json = stripped[:1] in (b"{", b"[")
     if not (is_json or lower.endswith(CONFIG_SUFFIXES)):
         return False
     fh.seek(0)
     data = fh.read(MAX_CONFIG_BYTES)
-    if b"{{" not in data and b"{%" not in data:
+    if b"{{" not in data and b"{%" not in data and not _ESCAPED_DELIMITER.search(data):
         return False
     if is_json and not lower.endswith((".yaml", ".yml")):
         try:
