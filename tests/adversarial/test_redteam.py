@@ -28,21 +28,7 @@ KNOWN_MISSES: dict[str, str] = {
     "scipy_rv_setstate_exec": "allowlist scipy.stats.**:*_gen by spelling; rv_generic.__setstate__ execs state",
     "sklearn_reexport_namedtemporaryfile": "sklearn.**:[A-Z]* matches a re-export of tempfile.NamedTemporaryFile",
     "sklearn_reexport_mp_client": "sklearn.**:[A-Z]* matches a re-export of multiprocessing.connection.Client",
-    "tokcfg_unicode_escaped_template": "detect._config_with_template looks for raw '{{'/'{%'; JSON \\u escapes hide them",
-    "joblib_object_dtype_word": "pickle_walk._dtype_info cannot size 'object': the walk stops (MLS105 medium)",
-    "joblib_wrapper_via_reconstructor": "pickle_walk._build keys on the NumpyArrayWrapper call, joblib on isinstance",
-    "joblib_lz4": "detect knows no lz4 frame magic: skipped",
-    "joblib_compat_zfile": "detect knows no joblib 'ZF' compat format: skipped",
-    "torch_legacy_second_pickle_no_proto": "Walker._next_is_pickle needs PROTO or a printable 4 KiB pickle: trailing data",
-    "npy_descr_object_word": "numpy_files tests 'O' in str(descr), numpy tests dtype.hasobject",
-    "npy_header_python2_long": "numpy_files has no _filter_header retry: MLS120 medium, payload unread",
-    "pandas_zstd": "detect knows no zstd magic: skipped",
-    "int_hex_protocol0": "Walker uses int(line); load_int uses strtol base 0: stops, not detected as a pickle",
-    "int_nul_terminated": "Walker uses int(line); load_int stops at a NUL: MLS105 medium",
-    "unicode_line_5mib_no_proto": "Walker._line gives up on lines over 4 MiB: not detected as a pickle",
     "psutil_popen": "a third-party import is 'unknown', medium under the default policy",
-    "torch_legacy_tar_v7": "detect recognises tar by 'ustar' only; V7 headers have none",
-    "torch_legacy_persid_dump_patches": "BUILD through numpy's scalar() identity is not BUILD-on-global; persid unread",
 }
 
 

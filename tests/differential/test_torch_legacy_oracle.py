@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.redteam.archives import v7
 from tests.differential import sandbox
 from tests.differential.oracle import MARKERS, markers, scan
 
@@ -171,21 +172,6 @@ class Gen:
         magic = self.pickle(b"\x8a\x0a" + MAGIC.to_bytes(10, "little"))
         return magic + self.pickle(self.rng.choice([b"M\xe9\x03", b"I1001\n", b"I0x3e9\n", b"J\xe9\x03\x00\x00"])) \
             + self.pickle(b"}") + main + keys + data
-
-
-def v7(data: bytes) -> bytes:
-    """The same archive with V7 headers: no ustar magic, the checksum recomputed."""
-    raw = bytearray(data)
-    pos = 0
-    while pos + 512 <= len(raw) and raw[pos:pos + 512].strip(b"\0"):
-        header = raw[pos:pos + 512]
-        header[257:265] = b"\0" * 8
-        header[148:156] = b" " * 8
-        header[148:156] = b"%06o\0 " % sum(header)
-        raw[pos:pos + 512] = header
-        size = int(header[124:136].strip(b"\0 ") or b"0", 8)
-        pos += 512 + (size + 511) // 512 * 512
-    return bytes(raw)
 
 
 def test_every_pickle_torch_load_unpickles_in_a_legacy_checkpoint_is_walked(tmp_path: Path) -> None:
