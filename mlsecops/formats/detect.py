@@ -26,13 +26,13 @@ from mlsecops.formats import protobuf, ziparchive
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.pickle import VALID as PICKLE_OPCODES
 from mlsecops.formats.pickle import would_run
+from mlsecops.formats.pickle.resolve import TORCH_LEGACY_MAGIC
 from mlsecops.formats.safe_open import open_regular
 
 HEAD = 4096
 HDF5_SIG = b"\x89HDF\r\n\x1a\n"
 SEVENZIP_SIG = b"7z\xbc\xaf\x27\x1c"
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
-TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 JINJA_SUFFIXES = (".j2", ".jinja", ".jinja2", ".template", ".tmpl")
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 MAX_CONFIG_BYTES = 16 * 1024 * 1024

@@ -126,6 +126,15 @@ def persid_class_build() -> bytes:
     return legacy_stream(pickle.dumps(1001, protocol=2), sys_info, main)
 
 
+def magic_spelled_persid_build() -> bytes:
+    """persid_class_build with the magic number written as a protocol 0 LONG (torch only compares its
+    value): a scanner that knows a legacy checkpoint by its `80 02 8a 0a` bytes reads a plain pickle
+    stream, where a persistent id is anything."""
+    raw = persid_class_build()
+    first = pickle.dumps(MAGIC, protocol=2)
+    return b"L%dL\n." % MAGIC + raw[len(first):]
+
+
 def tar_pickle_persid_build() -> bytes:
     """The same in the tar format's `pickle` member, where torch's persistent_load takes any tuple
     (cls, file, source) as cls (and checks the source when both are set)."""
@@ -211,6 +220,9 @@ SAMPLES = [
            "the dump_patches write without numpy: the persistent id ('module', cls, '', '') is cls itself, the BUILD "
            "on it renames the class and sets dump_patches, a second id with a source writes pwned.patch",
            lambda: _t(persid_class_build()), fast=True),
+    Sample("torch_legacy_magic_spelled_persid_build", F, "torch.load", "file",
+           "the persistent-id class BUILD in a legacy stream whose magic number is a protocol 0 LONG: the file does "
+           "not start with the bytes torch.save writes", lambda: _t(magic_spelled_persid_build())),
     Sample("torch_legacy_tar_pickle_persid_build", F, "torch.load", "file",
            "the same in a legacy tar's 'pickle' member, where any tuple (cls, file, source) stands for cls",
            lambda: _t(tar_pickle_persid_build())),

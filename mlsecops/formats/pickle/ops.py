@@ -462,7 +462,7 @@ def _persid(m: Machine, op: int, off: int, first: bool) -> None:
         m._need(1, "BINPERSID")
         pid = m.stack.pop()
         m.escape(pid)
-    loaded = resolve.persistent_value(pid, m.opts.persistent)
+    loaded = resolve.persistent_value(pid, m.persistent)
     m.stack.append(Obj(None, pid, "persistent", "persid") if loaded is resolve.NOT_KNOWN else loaded)
 
 

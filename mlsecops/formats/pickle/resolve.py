@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import _compat_pickle
 
-from mlsecops.formats.pickle.values import Blob, Global, Obj, Py2Str
+from mlsecops.formats.pickle.values import Blob, Global, Obj, Py2Str, is_symbolic
 
 SPECIAL = {"builtins.getattr": "getattr", "torch.storage._load_from_bytes": "load_from_bytes"}
 # Calls whose result is an instance of the class in their first argument.
 _INSTANCE_MAKERS = frozenset({"copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__"})
+NEW_CALLERS = frozenset({"copyreg.__newobj__", "copyreg.__newobj_ex__"})  # they call cls.__new__
 _LATIN1 = frozenset({"latin1", "latin-1", "latin_1", "iso-8859-1", "iso8859-1", "l1"})
 _TYPE_NAMES = {str: "str", Py2Str: "str", bytes: "bytes", Blob: "bytes", int: "int", float: "float", bool: "bool",
                tuple: "tuple", type(None): "NoneType"}
@@ -55,7 +56,7 @@ def instance_class(value: object) -> Global | None:
     if not isinstance(value, Obj) or not isinstance(value.callee, Global):
         return None
     callee = value.callee
-    if value.kind in ("newobj", "obj", "inst"):
+    if value.kind in ("newobj", "newobj_ex", "obj", "inst"):
         return callee
     if value.kind == "reduce":
         if full_name(callee.module, callee.name) in _INSTANCE_MAKERS:
@@ -89,6 +90,14 @@ _NEVER_STR = frozenset({"numpy.dtype", "numpy.core.multiarray._reconstruct", "nu
 
 
 NOT_KNOWN = object()
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER: the first pickle of a legacy file
+
+
+def may_be_torch_magic(value: object) -> bool:
+    """Does torch.load read on after a first pickle that returned `value`? It tests
+    `value != MAGIC_NUMBER`: the magic however spelled, or an object whose `!=` may say no
+    (a one-item numpy array holding it compares as a falsy array)."""
+    return (type(value) is int and value == TORCH_LEGACY_MAGIC) or is_symbolic(value)
 
 
 def persistent_value(pid: object, loader: str | None) -> object:

@@ -120,6 +120,7 @@ class Machine:
         self.consumed: set[int] = set()  # ids of values passed to _load_from_bytes
         self.ext_cache: dict[int, Global] = {}
         self.forks: list[tuple[int, Machine]] = []
+        self.persistent = opts.persistent  # the loader's persistent_load, once known (see Options)
         if opts.trace and result.call_idents is None:
             result.call_idents = set()
         self.new_pickle()
@@ -236,6 +237,13 @@ class Machine:
         if ref.special:
             return self._special_call(ref, callee, args, obj, off, kind)
         name = resolve.full_name(callee.module, callee.name)
+        if name in resolve.NEW_CALLERS and isinstance(args, tuple) and args and isinstance(args[0], Global):
+            # copyreg.__newobj__(cls, ...) is cls.__new__(cls, ...): a NEWOBJ of cls (when the
+            # import is the real copyreg: an assumption, as for any import's behaviour).
+            self.assume()
+            r.globals[args[0].index].called = True
+            if r.call_idents is not None:
+                r.call_idents.add(args[0].ident)
         if name in numpy_values.SCALAR_NAMES and kind not in ("newobj", "newobj_ex"):
             return self._scalar(args, obj)
         if name == "_codecs.encode":
