@@ -27,6 +27,7 @@ LOADERS: dict[str, str] = {
     "torch.load": "import torch\ntorch.load(path, weights_only=False)\n",
     "pandas.read_pickle": "import pandas\npandas.read_pickle(path)\n",
     "render tokenizer_config.json": "import json\nwith open(path, encoding='utf-8') as fh:\n    template = json.load(fh)['chat_template']\n" + _RENDER,
+    "render YAML config": "import yaml\nwith open(path, encoding='utf-8') as fh:\n    template = yaml.safe_load(fh)['chat_template']\n" + _RENDER,
     "render GGUF chat template": (
         "from gguf import GGUFReader\nfield = GGUFReader(path).fields['tokenizer.chat_template']\n"
         "template = bytes(field.parts[field.data[0]]).decode('utf-8')\n" + _RENDER

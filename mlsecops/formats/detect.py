@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
+import tarfile
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -24,13 +26,13 @@ from mlsecops.formats import protobuf, ziparchive
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.pickle import VALID as PICKLE_OPCODES
 from mlsecops.formats.pickle import would_run
+from mlsecops.formats.pickle.resolve import TORCH_LEGACY_MAGIC
 from mlsecops.formats.safe_open import open_regular
 
 HEAD = 4096
 HDF5_SIG = b"\x89HDF\r\n\x1a\n"
 SEVENZIP_SIG = b"7z\xbc\xaf\x27\x1c"
 LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
-TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 JINJA_SUFFIXES = (".j2", ".jinja", ".jinja2", ".template", ".tmpl")
 CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -51,7 +53,7 @@ def detect(fh: BinaryIO, name: str, size: int) -> Format | None:
         return zip_kind(fh, size)
     if head.startswith(SEVENZIP_SIG):
         return Format.sevenzip
-    if len(head) >= 262 and head[257:262] == b"ustar":
+    if tar_header(head):
         return Format.tar
     if head[:2] == b"\x1f\x8b":
         return Format.gzip
@@ -90,6 +92,20 @@ def detect(fh: BinaryIO, name: str, size: int) -> Format | None:
     if ziparchive.has_directory(fh, size):
         return zip_kind(fh, size)
     return None
+
+
+def tar_header(head: bytes) -> bool:
+    """Does tarfile read `head` as a first member header? tarfile's own parser decides
+    (`TarInfo.frombuf`: the header checksum, every numeric field), not the `ustar` magic,
+    which V7 headers do not have. torch.load tries every file as a legacy tar checkpoint
+    first, and pandas opens `.tar` files, with tarfile."""
+    if len(head) < tarfile.BLOCKSIZE:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(head[: tarfile.BLOCKSIZE], "utf-8", "surrogateescape")
+    except Exception:  # noqa: BLE001 - tarfile raises several types on what it does not read as a header
+        return False
+    return True
 
 
 def zip_kind(fh: BinaryIO, size: int) -> Format:
@@ -270,14 +286,22 @@ def _onnx(fh: BinaryIO, size: int) -> bool:
     return 1 <= ir <= 64
 
 
+# How a `{` or `%` can be spelled inside a JSON or YAML string without the character itself
+# (`\u007b`, YAML's `\x7b` and `\U0000007b`), and YAML's escaped line break, which joins
+# `"{\` and `{` on the next line into `{{`. A template is decided on the parsed document.
+_ESCAPED_DELIMITER = re.compile(rb"\\(?:u00(?:7[bB]|25)|x(?:7[bB]|25)|U0000(?:007[bB]|0025)|\r?\n)")
+
+
 def _config_with_template(fh: BinaryIO, lower: str, head: bytes) -> bool:
+    """JSON or YAML that may hold a Jinja template once parsed: `{{` or `{%` written out, or a
+    brace or percent sign written as an escape (the analyzer reads the parsed strings)."""
     stripped = head.lstrip()
     is_json = stripped[:1] in (b"{", b"[")
     if not (is_json or lower.endswith(CONFIG_SUFFIXES)):
         return False
     fh.seek(0)
     data = fh.read(MAX_CONFIG_BYTES)
-    if b"{{" not in data and b"{%" not in data:
+    if b"{{" not in data and b"{%" not in data and not _ESCAPED_DELIMITER.search(data):
         return False
     if is_json and not lower.endswith((".yaml", ".yml")):
         try:

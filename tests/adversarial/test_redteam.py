@@ -25,9 +25,6 @@ BY_NAME = {s.name: s for s in FAST}
 
 # name -> why the gate lets it through (see the red-team section of benchmarks/RESULTS.md)
 KNOWN_MISSES: dict[str, str] = {
-    "tokcfg_unicode_escaped_template": "detect._config_with_template looks for raw '{{'/'{%'; JSON \\u escapes hide them",
-    "torch_legacy_tar_v7": "detect recognises tar by 'ustar' only; V7 headers have none",
-    "torch_legacy_persid_dump_patches": "BUILD through numpy's scalar() identity is not BUILD-on-global; persid unread",
 }
 
 

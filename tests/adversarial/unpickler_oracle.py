@@ -10,8 +10,9 @@ what each reader imported (every `find_class` call) and called, and how it ended
 stub records the call and returns another stub; stubs accept every method an
 unpickler may call on an object (extend, append, add, __setitem__, __setstate__,
 **-unpacking), so a reader goes as far as the most lenient real object would let it.
-joblib's reader gets the real NumpyArrayWrapper (behind a recording subclass) and
-numpy.dtype: its inline-array reading depends on them.
+joblib's reader gets the real NumpyArrayWrapper (behind a recording subclass), numpy.dtype,
+and the real `object` and copyreg constructors: its inline-array reading depends on them
+(joblib tests isinstance, however the wrapper was made).
 """
 
 from __future__ import annotations
@@ -117,7 +118,22 @@ def _joblib_reader():  # type: ignore[no-untyped-def]
                 return stub("numpy:dtype()")
 
     dtype = DtypeMeta("numpy:dtype", (Stub,), {"_id": "numpy:dtype"})
-    real = {("joblib.numpy_pickle", "NumpyArrayWrapper"): Wrapper, ("numpy", "dtype"): dtype}
+
+    def recorded(ident: str, real):  # type: ignore[no-untyped-def]
+        def call(*args: object, **kwargs: object) -> object:
+            CALLS.add(ident)
+            try:
+                return real(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - the walker assumes calls of imports succeed, as a stub's do
+                return stub(ident + "()")
+        return call
+
+    # The ways a pickle makes an instance without calling its class: joblib checks isinstance,
+    # so a wrapper made by them is read as one (with stubs in place of these it would not be).
+    real = {("joblib.numpy_pickle", "NumpyArrayWrapper"): Wrapper, ("numpy", "dtype"): dtype,
+            ("builtins", "object"): object,
+            ("copyreg", "_reconstructor"): recorded("copyreg:_reconstructor", copyreg._reconstructor),
+            ("copyreg", "__newobj__"): recorded("copyreg:__newobj__", copyreg.__newobj__)}
 
     class JoblibUnpickler(numpy_pickle.NumpyUnpickler):
         def find_class(self, module: str, name: str):  # type: ignore[no-untyped-def]

@@ -269,7 +269,11 @@ class Gen:
         aligned = self.coin(0.7)
         fields = (b"\x8c\x05shape" + shape + b"\x8c\x05dtype" + dtype + b"\x8c\x05order\x8c\x01C"
                   + (b"\x8c\x1bnumpy_array_alignment_bytes" + b"K\x10" if aligned else b""))
-        head = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(" + fields + b"ub"
+        cls = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+        make = self.pick([cls + b")\x81", cls + b")\x81", cls + b")}\x92",  # NEWOBJ, NEWOBJ_EX
+                          b"ccopyreg\n_reconstructor\n" + cls + b"cbuiltins\nobject\nN\x87R",
+                          b"ccopyreg\n__newobj__\n" + cls + b"\x85R", b"(" + cls + b"o"])  # ... and OBJ
+        head = make + b"}(" + fields + b"ub"
         if spec == b"O8":
             body = b"\x80\x04" + self.sub_program() + b"."
         else:

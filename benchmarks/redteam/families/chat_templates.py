@@ -41,6 +41,24 @@ def tokenizer_config(template: str, escape_all: bool = False) -> bytes:
     return text.encode()
 
 
+def tokenizer_config_delimiters_escaped(template: str) -> bytes:
+    """Only the Jinja delimiters' `{` and `%` escaped, in upper-case hex (`\\u007B`, `\\u0025`)."""
+    body = json.dumps(template)[1:-1].replace("{", "\\u007B").replace("%", "\\u0025")
+    return ('{"bos_token": "<s>", "chat_template": "' + body + '"}').encode()
+
+
+def yaml_config(template: str, style: str) -> bytes:
+    """A YAML config (the shape fine-tuning tools keep a chat template in) with the template as a
+    double-quoted scalar: `hex` writes every `{` and `_` as \\x7b / \\x5f; `joined` breaks the line
+    inside every `{{` and `{%` with an escaped line break, which YAML removes (the file has no `{{`)."""
+    body = json.dumps(template)[1:-1]
+    if style == "hex":
+        body = body.replace("{", "\\x7b").replace("_", "\\x5f")
+    else:
+        body = body.replace("{{", "{\\\n    {").replace("{%", "{\\\n    %")
+    return ("base_model: tiny\nchat_template: \"" + body + "\"\n").encode()
+
+
 def gguf(template: str) -> bytes:
     def string(text: str) -> bytes:
         data = text.encode()
@@ -66,6 +84,16 @@ SAMPLES = [
     Sample("tokcfg_unicode_escaped_template", F, "render tokenizer_config.json", "process",
            "every character of the (plain, static) template is a JSON \\u escape: the file has no '{{' or '__'",
            lambda: {"tokenizer_config.json": tokenizer_config(STATIC, escape_all=True)}, fast=True),
+    Sample("tokcfg_delimiters_escaped_upper", F, "render tokenizer_config.json", "process",
+           "only the delimiters' '{' and '%' escaped, in upper-case hex (\\u007B, \\u0025): no '{{' or '{%' in the bytes",
+           lambda: {"tokenizer_config.json": tokenizer_config_delimiters_escaped(SET_BLOCK)}),
+    Sample("yaml_config_hex_escapes", F, "render YAML config", "process",
+           "a YAML config whose template writes every '{' and '_' as YAML \\x escapes",
+           lambda: {"config.yaml": yaml_config(STATIC, "hex")}, fast=True),
+    Sample("yaml_config_joined_lines", F, "render YAML config", "process",
+           "a YAML config whose template breaks the line after every '{' with an escaped line break, which "
+           "yaml.safe_load removes: '{{' only exists once parsed",
+           lambda: {"config.yaml": yaml_config(CONCAT, "joined")}),
     Sample("gguf_static_dunders", F, "render GGUF chat template", "process",
            "baseline: the plain escape in GGUF metadata (CVE-2024-34359)", lambda: {"model.gguf": gguf(STATIC)}),
     Sample("gguf_concat_names_in_variables", F, "render GGUF chat template", "process",

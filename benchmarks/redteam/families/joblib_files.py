@@ -58,6 +58,12 @@ def reconstructor_wrapper() -> bytes:
     return joblib_stream(dtype_expr("u1"), i(2) + b"\x85", b"s.", POP + system_call() + SETITEM + b".", make=make)
 
 
+def newobj_ex_wrapper() -> bytes:
+    """The wrapper made by NEWOBJ_EX (cls.__new__(cls, *args, **kwargs)): joblib's isinstance check fires."""
+    make = WRAPPER + EMPTY_TUPLE + EMPTY_DICT + b"\x92"
+    return joblib_stream(dtype_expr("u1"), i(2) + b"\x85", b"s.", POP + system_call() + SETITEM + b".", make=make)
+
+
 def void_elsize() -> bytes:
     """dtype('V8') whose BUILD state sets elsize 16: joblib reads 16 bytes, a walker sizing 'V8' reads 8 and
     then finds a clean end inside the array."""
@@ -98,6 +104,9 @@ SAMPLES = [
            "the wrapper is made by copyreg._reconstructor; joblib's isinstance check still fires, so the array bytes "
            "(`s.`) are data to joblib and a clean STOP to a walker that only knows the direct call",
            lambda: _j(reconstructor_wrapper()), fast=True),
+    Sample("joblib_wrapper_via_newobj_ex", F, "joblib.load", "process",
+           "the wrapper made by NEWOBJ_EX: joblib reads the inline array (`s.`), a walker that only knows NEWOBJ, "
+           "OBJ and calls reads those bytes as a clean end", lambda: {"model.joblib": newobj_ex_wrapper()}),
     Sample("joblib_void_elsize_from_state", F, "joblib.load", "process",
            "dtype V8 with a BUILD state elsize of 16: the array is 16 bytes for numpy, 8 for a size table",
            lambda: _j(void_elsize())),

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import BinaryIO
 
 from mlsecops.formats.pickle.fastpath import FAST_MIN, data_only
@@ -16,9 +17,10 @@ from mlsecops.formats.pickle.opcodes import VALID
 from mlsecops.formats.pickle.results import BLIND, BREAKS, Embedded, GlobalRef, Issue, Nested, WalkResult
 from mlsecops.formats.pickle.sniff import would_run
 from mlsecops.formats.pickle.stream import walk_stream
+from mlsecops.formats.pickle.values import Global
 from mlsecops.formats.pickle.vm import ALL, BIG, C, MAX_DEPTH, P, Budget, Options
 
-__all__ = ["ALL", "BIG", "BLIND", "BREAKS", "C", "MAX_DEPTH", "P", "VALID", "Embedded", "GlobalRef", "Issue", "Nested",
+__all__ = ["ALL", "BIG", "BLIND", "BREAKS", "C", "MAX_DEPTH", "P", "VALID", "Embedded", "Global", "GlobalRef", "Issue", "Nested",
            "Options", "WalkResult", "walk", "would_run"]
 
 
@@ -32,7 +34,9 @@ def walk(fh: BinaryIO, start: int, end: int | None, max_opcodes: int, legacy_tor
     decoded as it is walked; it must bound itself): the walk then reports exactly what it
     reports on the same bytes with their end given."""
     opts = opts or Options()
-    if (end is None or end - start >= FAST_MIN) and not legacy_torch and not opts.trace:
+    if legacy_torch and opts.persistent is None:
+        opts = dataclasses.replace(opts, persistent="torch-legacy")
+    if (end is None or end - start >= FAST_MIN) and not legacy_torch and not opts.trace and max_pickles is None:
         fast = data_only(fh, start, end)
         # (An open stream that turns out to be short is walked, as it would be with its end given.)
         if fast is not None and (fast.end == end or (end is None and fast.end - start >= FAST_MIN

@@ -16,13 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlsecops.formats.pickle import resolve
-from mlsecops.formats.pickle.values import Dct, Global, Obj, Py2Str, truthy
+from mlsecops.formats.pickle.numpy_values import Dies, Unclear, numpy_dtype
+from mlsecops.formats.pickle.values import Dct, Global, Obj, truthy
 
 WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 _INIT_PARAMS = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
 _INIT_DEFAULTS = {"allow_mmap": False, "numpy_array_alignment_bytes": 16}
-_DTYPE_NAMES = frozenset({"numpy.dtype", "numpy.core.multiarray.dtype", "numpy._core.multiarray.dtype",
-                          "numpy.core.numerictypes.dtype", "numpy.dtypes.dtype"})
 UNKNOWN = object()  # attributes that cannot be known (a state too large or not constant)
 BUFFER_SIZE = 2**18  # joblib.numpy_pickle_utils.BUFFER_SIZE
 _INT64_MAX = (1 << 63) - 1
@@ -35,14 +34,6 @@ class Layout:
     itemsize: int
     aligned: bool    # an alignment byte (and its padding) comes first
     reshape_ok: bool  # joblib's reshape after reading succeeds (else it raises once the bytes are read)
-
-
-class Dies(Exception):
-    """joblib raises here (the file is not readable by joblib.load past this point)."""
-
-
-class Unclear(Exception):
-    """The walker cannot tell what joblib would read: it fails closed."""
 
 
 def wrapper_kind(inst: object) -> str:
@@ -126,51 +117,3 @@ def layout(inst: Obj) -> Layout:
     # After reading, joblib reshapes in `self.order` (a missing order raises there too).
     reshape_ok = all(d >= 0 for d in dims) and true_count == count and "order" in attrs
     return Layout(bool(dtype.hasobject), count, int(dtype.itemsize), aligned, reshape_ok)
-
-
-def _constant(value: object, depth: int) -> object:
-    """A Python constant for numpy from a symbolic value (nested dtypes rebuilt too)."""
-    if depth > 8:
-        raise Unclear("a dtype nested too deeply")
-    if value is None or type(value) in (bool, int, float, str, bytes):
-        return value
-    if type(value) is Py2Str:
-        return value.decode("latin-1")  # type: ignore[attr-defined]
-    if type(value) is tuple:
-        return tuple(_constant(v, depth + 1) for v in value)  # type: ignore[attr-defined]
-    if type(value) is Dct:
-        if value.count != len(value) or len(value) > 4096:
-            raise Unclear("a dtype field table too large to follow")
-        return {_constant(k, depth + 1): _constant(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, Obj):
-        return numpy_dtype(value, depth + 1)
-    raise Unclear(f"a dtype built from {type(value).__name__}")
-
-
-def is_numpy_dtype(value: object) -> bool:
-    """Made by a call of numpy.dtype (under any of its names)?"""
-    return isinstance(value, Obj) and isinstance(value.callee, Global) and \
-        resolve.full_name(value.callee.module, value.callee.name) in _DTYPE_NAMES
-
-
-def numpy_dtype(value: object, depth: int = 0):  # type: ignore[no-untyped-def]
-    """The numpy dtype a symbolic `numpy.dtype(*args)` + BUILD(state) makes."""
-    if not isinstance(value, Obj) or value.kind != "reduce" or not isinstance(value.callee, Global):
-        raise Unclear("the wrapper's dtype is not a numpy.dtype call")
-    if resolve.full_name(value.callee.module, value.callee.name) not in _DTYPE_NAMES:
-        raise Unclear("the wrapper's dtype comes from an unknown callable")
-    args = _constant(value.args, depth)
-    state = _constant(value.state, depth) if value.state is not None else None
-    if not isinstance(args, tuple) or not args or not isinstance(args[0], str) or len(args[0]) > 64:
-        raise Unclear("a numpy.dtype call with unusual arguments")
-    try:
-        import numpy
-    except ImportError:
-        raise Unclear("numpy is not installed") from None
-    try:
-        dtype = numpy.dtype(*args)
-        if state is not None:
-            dtype.__setstate__(state)
-    except Exception as exc:  # noqa: BLE001 - numpy rejects it: so does the loader
-        raise Dies(f"numpy.dtype raises {type(exc).__name__}") from None
-    return dtype

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from mlsecops.formats.pickle import joblib_arrays, nested, resolve, textargs
+from mlsecops.formats.pickle import joblib_arrays, nested, numpy_values, resolve, textargs
 from mlsecops.formats.pickle.opcodes import (
     BINBYTES, BINBYTES8, BINFLOAT, BINGET, BININT, BININT1, BININT2, BINPERSID, BINPUT, BINSTRING, BINUNICODE,
     BINUNICODE8, BUILD, BYTEARRAY8, DICT, DUP, EMPTY_DICT, EMPTY_LIST, EMPTY_SET, EMPTY_TUPLE, EXT1, EXT2, EXT4, FLOAT,
@@ -421,7 +421,7 @@ def _build(m: Machine, op: int, off: int, first: bool) -> None:
     if isinstance(inst, Obj):
         inst.state = state
         m.record_state(inst, state)
-        if joblib_arrays.is_numpy_dtype(inst):
+        if numpy_values.is_numpy_dtype(inst):
             m.assume()  # numpy checks a dtype's state here; the walker does when joblib sizes an array
         elif joblib_arrays.wrapper_kind(inst) != "no":
             m.after_build(inst, state, off)
@@ -463,7 +463,8 @@ def _persid(m: Machine, op: int, off: int, first: bool) -> None:
         m._need(1, "BINPERSID")
         pid = m.stack.pop()
         m.escape(pid)
-    m.stack.append(Obj(None, pid, "persistent", "persid"))
+    loaded = resolve.persistent_value(pid, m.persistent)
+    m.stack.append(Obj(None, pid, "persistent", "persid") if loaded is resolve.NOT_KNOWN else loaded)
 
 
 def _proto(m: Machine, op: int, off: int, first: bool) -> None:

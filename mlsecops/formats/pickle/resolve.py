@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import _compat_pickle
 
-from mlsecops.formats.pickle.values import Blob, Global, Obj, Py2Str
+from mlsecops.formats.pickle.values import Blob, Global, Obj, Py2Str, is_symbolic
 
 SPECIAL = {"builtins.getattr": "getattr", "torch.storage._load_from_bytes": "load_from_bytes"}
 # Calls whose result is an instance of the class in their first argument.
 _INSTANCE_MAKERS = frozenset({"copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__"})
+NEW_CALLERS = frozenset({"copyreg.__newobj__", "copyreg.__newobj_ex__"})  # they call cls.__new__
 _LATIN1 = frozenset({"latin1", "latin-1", "latin_1", "iso-8859-1", "iso8859-1", "l1"})
 _TYPE_NAMES = {str: "str", Py2Str: "str", bytes: "bytes", Blob: "bytes", int: "int", float: "float", bool: "bool",
                tuple: "tuple", type(None): "NoneType"}
@@ -55,7 +56,7 @@ def instance_class(value: object) -> Global | None:
     if not isinstance(value, Obj) or not isinstance(value.callee, Global):
         return None
     callee = value.callee
-    if value.kind in ("newobj", "obj", "inst"):
+    if value.kind in ("newobj", "newobj_ex", "obj", "inst"):
         return callee
     if value.kind == "reduce":
         if full_name(callee.module, callee.name) in _INSTANCE_MAKERS:
@@ -81,10 +82,41 @@ def attribute_owner(target: object) -> tuple[str, str] | None:
 
 
 # Callables known to return something other than an exact str (a dtype, an array, an instance).
+# (Not numpy's multiarray.scalar: under the object dtype it returns its argument, a str too.)
 _NEVER_STR = frozenset({"numpy.dtype", "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-                        "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.ndarray",
+                        "numpy.ndarray",
                         "collections.OrderedDict", "joblib.numpy_pickle.NumpyArrayWrapper",
                         "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter"})
+
+
+NOT_KNOWN = object()
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER: the first pickle of a legacy file
+
+
+def may_be_torch_magic(value: object) -> bool:
+    """Does torch.load read on after a first pickle that returned `value`? It tests
+    `value != MAGIC_NUMBER`: the magic however spelled, or an object whose `!=` may say no
+    (a one-item numpy array holding it compares as a falsy array)."""
+    return (type(value) is int and value == TORCH_LEGACY_MAGIC) or is_symbolic(value)
+
+
+def persistent_value(pid: object, loader: str | None) -> object:
+    """What a known loader's persistent_load returns for `pid`, or NOT_KNOWN.
+
+    torch.load's legacy readers return an item of the id itself: ('module', cls, file,
+    source) is cls in the stacked format, any tuple its first item in the tar format's
+    `pickle`. So the id can hand back a class or a string the pickle then uses (a BUILD on
+    it changes the class: MLS107; a STACK_GLOBAL on it imports)."""
+    if type(pid) is not tuple or not pid:
+        return NOT_KNOWN
+    if loader == "torch-tar":
+        return pid[0]  # type: ignore[index]
+    if loader == "torch-legacy" and len(pid) >= 2:  # type: ignore[arg-type]
+        kind = pid[0]  # type: ignore[index]
+        text = constant_str(kind) if type(kind) is not bytes else kind.decode("latin-1")  # type: ignore[union-attr]
+        if text == "module":
+            return pid[1]  # type: ignore[index]
+    return NOT_KNOWN
 
 
 def could_be_str(value: object) -> bool:
@@ -133,3 +165,14 @@ def constant_bytes(value: object) -> tuple[bytes | None, int | None, int] | None
     if isinstance(value, Obj) and isinstance(value.value, bytes):
         return value.value, None, len(value.value)
     return None
+
+
+def made_by(value: object) -> str:
+    """How a value that is not a constant came to be, for a finding."""
+    if isinstance(value, Obj) and isinstance(value.callee, Global):
+        return f"the result of {value.callee.module}.{value.callee.name}() (made when the file is loaded)"
+    if isinstance(value, Global):
+        return f"the object {value.module}.{value.name}"
+    if isinstance(value, Obj):
+        return "the result of a call"
+    return f"a {type(value).__name__} value"

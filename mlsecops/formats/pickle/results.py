@@ -8,6 +8,8 @@ Issue kinds, and what the analyzer makes of them:
 - the walker cannot follow (`opcode-limit`, `nesting-limit`, `unreadable`,
   `joblib-layout`): the loader would go on where the walk stopped, so the file is
   blocked (fail closed) with the reason;
+- a checkpoint torch.load reads from bytes made at load time (`computed-checkpoint`): the
+  walk reads on, but what torch would load is not in the file, so the file is blocked;
 - techniques and notes (`dynamic-global`, `ext-opcode`, `build-on-global`,
   `misplaced-proto`, `trailing-data`; `loader-split` and `frame-end` say where
   unpicklers part ways).
@@ -100,6 +102,7 @@ class WalkResult:
     call_idents: set[str] | None = None  # with trace=True: every callee called (differential tests)
     other_view_complete: bool = False  # a forked view (another unpickler's reading) got through
     loose_states: dict[Summary, None] = field(default_factory=dict)  # BUILD states of instances of no known class
+    value: object = field(default=None, compare=False)  # what the last pickle's STOP returned (values.py)
 
     @property
     def elided_bytes(self) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 from typing import BinaryIO
 
-from mlsecops.formats.pickle import hotloop, joblib_arrays, nested
+from mlsecops.formats.pickle import hotloop, joblib_arrays, nested, resolve
 from mlsecops.formats.pickle.opcodes import VALID
 from mlsecops.formats.pickle.reader import Window
 from mlsecops.formats.pickle.results import BLIND, Issue, Nested, WalkResult
@@ -51,6 +51,11 @@ def drive(m: Machine, max_pickles: int | None, mid_pickle: bool = False) -> None
         r.pickles += 1
         if not ok:
             break
+        r.value = m.value
+        if r.pickles == 1 and m.persistent is None and resolve.may_be_torch_magic(m.value):
+            # torch.load reads a stream whose first pickle is its magic number (however spelled)
+            # as a legacy checkpoint: its persistent_load applies to what follows.
+            m.persistent = "torch-legacy"
         m.alive &= ~JOBLIB  # joblib.load reads one pickle
         fe = m.frame_end
         if fe is not None and win.pos < fe and m.alive & LOOPING and (max_pickles is None or r.pickles < max_pickles):
@@ -187,6 +192,7 @@ def _fork(m: Machine, readers: int, assumed: bool = False, joblib_read: Obj | No
     f = Machine(Window(m.win.fh, m.win.pos, m.win.end, m.opts.first_read), fr, m.budget, m.opts, readers, m.depth)
     f.stack, f.metastack, f.memo = _snapshot(m.stack, m.metastack, m.memo)
     f.memo_lost, f.frame_end, f.careful, f.pidx, f.first = m.memo_lost, m.frame_end, m.careful, m.pidx, False
+    f.persistent = m.persistent
     f.ext_cache = dict(m.ext_cache)
     if joblib_read is not None:
         top = f.stack[-1] if f.stack else None

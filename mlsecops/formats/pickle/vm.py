@@ -24,7 +24,7 @@ import struct
 import sys
 from dataclasses import dataclass
 
-from mlsecops.formats.pickle import joblib_arrays, nested, resolve, states
+from mlsecops.formats.pickle import joblib_arrays, nested, numpy_values, resolve, states
 from mlsecops.formats.pickle.opcodes import BYTEARRAY8, BINSTRING, BINUNICODE, BINUNICODE8, SHORT_BINBYTES, \
     SHORT_BINSTRING, SHORT_BINUNICODE
 from mlsecops.formats.pickle.reader import Window
@@ -94,6 +94,11 @@ class Options:
     memo_max: int = MEMO_MAX
     first_read: int = 4 << 20
     watch: frozenset[str] = frozenset()  # state attributes the allowlist's state checks read (states.py)
+    # The loader's persistent_load, when the walk knows which loader reads the stream:
+    # "torch-legacy" (torch.load's stacked legacy format: ('module', cls, ...) is cls) or
+    # "torch-tar" (the legacy tar's `pickle` member: a tuple is its first item). Otherwise
+    # a persistent id is whatever the loader makes of it (any object).
+    persistent: str | None = None
 
 
 def _placeholder(opcode: bytes, n: int) -> bytes:
@@ -117,6 +122,7 @@ class Machine:
         self.consumed: set[int] = set()  # ids of values passed to _load_from_bytes
         self.ext_cache: dict[int, Global] = {}
         self.forks: list[tuple[int, Machine]] = []
+        self.persistent = opts.persistent  # the loader's persistent_load, once known (see Options)
         if opts.trace and result.call_idents is None:
             result.call_idents = set()
         self.new_pickle()
@@ -249,7 +255,17 @@ class Machine:
                     self.hand_over(arg, callee, pos, "newobj" if kind in ("newobj", "newobj_ex") else "reduce")
         if ref.special:
             return self._special_call(ref, callee, args, obj, off, kind)
-        if resolve.full_name(callee.module, callee.name) == "_codecs.encode":
+        name = resolve.full_name(callee.module, callee.name)
+        if name in resolve.NEW_CALLERS and isinstance(args, tuple) and args and isinstance(args[0], Global):
+            # copyreg.__newobj__(cls, ...) is cls.__new__(cls, ...): a NEWOBJ of cls (when the
+            # import is the real copyreg: an assumption, as for any import's behaviour).
+            self.assume()
+            r.globals[args[0].index].called = True
+            if r.call_idents is not None:
+                r.call_idents.add(args[0].ident)
+        if name in numpy_values.SCALAR_NAMES and kind not in ("newobj", "newobj_ex"):
+            return self._scalar(args, obj)
+        if name == "_codecs.encode":
             obj.value = resolve.codecs_encode(args)
             if isinstance(obj.value, bytes) and nested.suspect(obj.value[:8]):
                 self.candidates.append((off, obj, False))
@@ -275,6 +291,10 @@ class Machine:
                 self.r.embedded.append(Embedded(offset=where if where is not None else off, size=size, data=payload))
                 self.consumed.add(id(args[0]))
                 return obj
+            # torch.load reads bytes the walk does not have (made at load time): what it loads is unseen.
+            self.r.issues.append(Issue("computed-checkpoint", off, "torch.storage._load_from_bytes is given "
+                                       f"{resolve.made_by(args[0])}, not bytes read from the file, so the checkpoint "
+                                       "torch.load reads from it was not scanned"))
         ref.resolved = False
         self.escape(args)
         return obj
@@ -318,6 +338,21 @@ class Machine:
             ref.states[summary if len(ref.states) < states.MAX_KEPT else None] = None
         for key, g in states.globals_in(state):
             self.hand_over(g, cls, key, "state")  # type: ignore[arg-type]
+
+    def _scalar(self, args: object, obj: Obj) -> object:
+        """numpy's scalar(dtype, obj) is obj itself under the object dtype: the walk goes on
+        with the argument (a class given to it stays that class for a BUILD or a call). Where
+        the dtype cannot be known the result may be either: an import or a call's result given
+        to it is taken to come back; plain data stays a symbolic result (which may be a str)."""
+        same = numpy_values.scalar_returns_argument(args)
+        if same is False:
+            return obj
+        assert isinstance(args, tuple)
+        if same is None:
+            self.assume()
+            if not is_symbolic(args[1]):
+                return obj
+        return args[1]
 
     def escape(self, *values: object) -> None:
         """A special import (getattr, _load_from_bytes) used as data, not as a resolvable call."""

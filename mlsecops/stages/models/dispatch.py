@@ -1,4 +1,4 @@
-"""Which analyzer handles which detected format, and the polyglot check that runs after it.
+"""Which analyzer handles which detected format, and the polyglot checks that run after it.
 
 Adding a format is one analyzer file and one line here.
 """
@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats import ziparchive
+from mlsecops.formats.detect import tar_header
 from mlsecops.formats.kinds import ARCHIVES, COMPRESSION, PICKLE_BEARING, Format
 from mlsecops.formats.pickle import would_run
 from mlsecops.stages.models.analyzers import (archives, compressed, gguf, keras, numpy_files, onnx_files, pickles, safetensors,
@@ -56,6 +57,10 @@ def analyze(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, m
         state.observe("MLS119", Severity.medium, f"The file is a {fmt.value} and also a zip archive: loaders that check "
                       "the end of the file see the zip, loaders that check the start see the other format", member, "polyglot-zip")
         zips.analyze_zip(state, Format.zip, fh, size, name, member, depth)
+    if fmt not in (Format.tar, Format.lfs_pointer) and _starts_like_tar(fh):
+        state.observe("MLS119", Severity.medium, f"The file is a {fmt.value} and also a tar archive: torch.load opens "
+                      "every file tarfile reads as a legacy tar checkpoint before anything else", member, "polyglot-tar")
+        archives.analyze_tar(state, Format.tar, fh, size, name, member, depth)
     if fmt not in _NOT_POLYGLOT and would_run(fh, size):
         # A GGUF, safetensors or tar header can also be valid pickle opcodes: pickle.load,
         # joblib.load and numpy.load(allow_pickle=True) run the pickle whatever the magic says.
@@ -65,3 +70,8 @@ def analyze(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, m
                       "when unpickled: loaders that check the magic see the first, pickle.load runs the second",
                       member, "polyglot-pickle")
         pickles.analyze_pickle_file(state, Format.pickle, fh, size, name, member, depth)
+
+
+def _starts_like_tar(fh: BinaryIO) -> bool:
+    fh.seek(0)
+    return tar_header(fh.read(512))

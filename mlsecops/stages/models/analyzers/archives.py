@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -40,43 +42,75 @@ def check_name(state: ScanState, name: str, member: str | None) -> None:
 
 
 def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
+    """Every member as tarfile reads it (sparse members through tarfile's own reader, members
+    of types tarfile does not know as the regular files extractfile makes of them), and the
+    members torch.load reads as a legacy checkpoint (torch_tar.py) as torch reads them."""
     fh.seek(0)
     try:
         tar = tarfile.open(fileobj=fh, mode="r:")  # type: ignore[call-overload]
     except (tarfile.TarError, OSError, EOFError) as exc:
         state.observe("MLS120", Severity.medium, f"Not a readable tar archive: {exc}", member, "corrupt-tar")
         return
-    count = 0
+    members: list[tarfile.TarInfo] = []
     try:
         for info in tar:
-            count += 1
-            if count > state.limits.max_members:
+            if len(members) >= state.limits.max_members:
                 state.observe("MLS115", Severity.high, f"The archive has more than {state.limits.max_members} members", member, "member-limit")
                 break
-            check_name(state, info.name, member)
-            if (info.issym() or info.islnk()) and (traversal(info.linkname) or PurePosixPath(info.linkname).is_absolute()):
-                state.observe("MLS114", Severity.high, f"Tar member {info.name!r} links outside the archive ({info.linkname!r})",
-                              member, f"tar-link:{info.name}")
-            if not info.isreg():
-                continue
-            if info.offset_data + info.size > size:
-                state.observe("MLS120", Severity.medium, f"Tar member {info.name!r} runs past the end", member, f"tar-trunc:{info.name}")
-                continue
-            view = SubFile(fh, info.offset_data, info.size)
-            sub = join_member(member, info.name)
-            if info.name in torch_tar.STREAMS and _is_pickle(view, info.size):
-                state.formats.append(Format.pytorch_legacy.value)
-                torch_tar.analyze_member(state, view, info.size, info.name, sub, depth + 1)
-                continue
-            scan_stream(state, view, info.size, PurePosixPath(info.name).name, sub, depth + 1)
+            members.append(info)
     except (tarfile.TarError, OSError, EOFError) as exc:
         state.observe("MLS120", Severity.medium, f"The tar archive is corrupt: {exc}", member, "corrupt-tar")
+    torch_reads = torch_tar.members_read(members)
+    for info in members:
+        check_name(state, info.name, member)
+        if (info.issym() or info.islnk()) and (traversal(info.linkname) or PurePosixPath(info.linkname).is_absolute()):
+            state.observe("MLS114", Severity.high, f"Tar member {info.name!r} links outside the archive ({info.linkname!r})",
+                          member, f"tar-link:{info.name}")
+        if not torch_tar.is_file(info) or any(t is info for t in torch_reads.values()):
+            continue
+        with member_stream(state, tar, fh, size, info, member) as (view, n):
+            scan_stream(state, view, n, PurePosixPath(info.name).name, join_member(member, info.name), depth + 1)
+    for stream, info in torch_reads.items():
+        state.formats.append(Format.pytorch_legacy.value)
+        with member_stream(state, tar, fh, size, info, member) as (view, n):
+            torch_tar.analyze_member(state, view, n, stream, join_member(member, info.name), depth + 1)
 
 
-def _is_pickle(fh: BinaryIO, size: int) -> bool:
-    from mlsecops.formats.detect import detect
-
-    return detect(fh, "x", size) in (Format.pickle, Format.pytorch_legacy)
+@contextmanager
+def member_stream(state: ScanState, tar: tarfile.TarFile, fh: BinaryIO, size: int, info: tarfile.TarInfo,
+                  member: str | None) -> Iterator[tuple[BinaryIO, int]]:
+    """(content, size) of a member as tarfile's extractfile gives it: in place (a member cut off by
+    the end of the archive: the part that is there), or, for a sparse
+    member (stored without its holes), as tarfile's reader rebuilds it, spilled to a temp file
+    within the expansion budget (up to where that reader fails: a loader reads that much too)."""
+    if info.sparse is None:
+        there = max(0, min(info.size, size - info.offset_data))
+        if there < info.size:
+            # extractfile hands over what there is before it raises: a loader unpickles that part.
+            state.observe("MLS120", Severity.medium, f"Tar member {info.name!r} runs past the end of the archive",
+                          member, f"tar-trunc:{info.name}")
+        yield SubFile(fh, info.offset_data, there), there
+        return
+    path = state.temp_path()
+    written = 0
+    with path.open("w+b") as out:
+        try:
+            src = tar.extractfile(info)
+            while src is not None and (chunk := src.read(1 << 20)):
+                state.expand(len(chunk))
+                out.write(chunk)
+                written += len(chunk)
+        except ScanLimitError as exc:
+            state.observe("MLS115", Severity.high, f"Tar member {info.name!r} was not read to its end: {exc}", member,
+                          f"tar-sparse:{info.name}")
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            state.observe("MLS120", Severity.medium, f"Tar member {info.name!r} is damaged after {written} bytes: {exc}",
+                          member, f"tar-trunc:{info.name}")
+    try:
+        with path.open("rb") as spilled:
+            yield spilled, written
+    finally:
+        path.unlink(missing_ok=True)
 
 
 class _LimitedFile:

@@ -264,6 +264,9 @@ def _issue(state: ScanState, issue: pk.Issue, member: str | None, dangerous: boo
     elif issue.kind in pk.BLIND:
         state.observe("MLS115", Severity.high, f"The pickle could not be read to its end: {issue.detail}. An unpickler "
                       "would read on, so the unread part is treated as dangerous", member, issue.kind, evidence=ev)
+    elif issue.kind == "computed-checkpoint":
+        state.observe("MLS115", Severity.high, f"A checkpoint could not be scanned: {issue.detail}", member,
+                      f"computed-checkpoint:{issue.offset}", evidence=ev)
     elif issue.kind == "misplaced-proto":
         state.observe("MLS105", Severity.low, "The pickle has a PROTO opcode after its start, which confuses some scanners",
                       member, "misplaced-proto", evidence=ev)
@@ -275,11 +278,12 @@ def _issue(state: ScanState, issue: pk.Issue, member: str | None, dangerous: boo
 
 def analyze_region(state: ScanState, fh: BinaryIO, start: int, end: int | None, member: str | None, name: str,
                    legacy_torch: bool = False, expect_pickle: bool = True, depth: int = 0,
-                   max_pickles: int | None = None) -> pk.WalkResult:
+                   max_pickles: int | None = None, persistent: str | None = None) -> pk.WalkResult:
     """Walk fh[start:end] as (stacked) pickles, judge, and run the engines on the same bytes.
-    end=None: to wherever the stream ends (a stream decoded as it is walked)."""
+    end=None: to wherever the stream ends (a stream decoded as it is walked); `persistent`:
+    the loader's persistent_load when it is known (vm.Options)."""
     walk = pk.walk(fh, start, end, state.limits.max_opcodes, legacy_torch=legacy_torch, max_pickles=max_pickles,
-                   opts=pk.Options(watch=state.lists.watch))
+                   opts=pk.Options(watch=state.lists.watch, persistent=persistent))
     state.pickles += walk.pickles
     state.opcodes += walk.opcodes
     state.engines_run.add("mlsecops")
