@@ -39,6 +39,13 @@ def test_bad_yaml_duplicate_keys_empty_and_non_mapping() -> None:
     assert errors("- a\n- b\n") == "p.yml:1: a policy must be a mapping of keys to values"
 
 
+@pytest.mark.parametrize("value", ["0x_", "-0b_", "2020-13-45"])
+def test_a_scalar_yaml_resolves_but_cannot_construct_is_an_error_at_its_line(value: str) -> None:
+    """PyYAML's resolver calls `0x_` an int and `2020-13-45` a date, then its constructor raises ValueError."""
+    msg = errors(f"version: 1\nmodels:\n  fail_on: {value}\n")
+    assert msg.startswith("p.yml:3: invalid YAML: the value"), msg
+
+
 def test_waiver_needs_reason_and_expiry_and_format_names_are_checked() -> None:
     msg = errors("waivers:\n  - rule: MLS101\n    path: 'a/*.pkl'\n")
     assert "p.yml:2: waivers[0].reason: required field is missing" in msg

@@ -61,6 +61,19 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     parsed too, and 1 MiB of YAML costs ~30 s in pure Python) with YAML 1.2 booleans: only
     true/false, so `off` stays a string."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """PyYAML's scalar constructors raise plain ValueError on what its resolvers accepted
+        (`0x_` is an int to the resolver, `2020-13-45` a timestamp): a problem at the node's line."""
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, OverflowError) as exc:
+            shown = f" {node.value!r}" if isinstance(node, yaml.ScalarNode) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the value{shown} cannot be read as {node.tag.rsplit(':', 1)[-1]} ({exc})", node.start_mark
+            ) from None
+
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
