@@ -3,7 +3,8 @@
 A model's result depends on its bytes, the evaluation data's bytes, what the
 policy asks to compute (metrics, columns, robustness settings: not the bounds,
 which are judged in the gate), how much (`scope`), the row limit the data was
-held to (`max_rows`) and the versions of every library that computes it. The
+held to (`max_rows`), the stage's own code and the versions of every library
+that computes it. The
 content ids are SHA-256 digests of the very bytes the sandbox was given (see
 `sources`), never a name or a git blob id that the checked-out file may not
 match. A full result also answers for the metrics-only scope, so a pull
@@ -21,6 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from mlsecops import __version__
+from mlsecops.code_digest import code_digest
 from mlsecops.stages.assess.job import ModelResult, Role, Scope
 from mlsecops.stages.assess.policy import ModelEntry
 
@@ -36,7 +38,7 @@ def _v(dist: str) -> str:
 
 
 def salt() -> str:
-    text = "\x1f".join([__version__, *(f"{d}={_v(d)}" for d in LIBRARIES)])
+    text = "\x1f".join([__version__, code_digest("stages/assess"), *(f"{d}={_v(d)}" for d in LIBRARIES)])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -2,8 +2,9 @@
 
 Git already hashed the content (the blob id is free to read), so nothing is
 hashed here. The key also covers everything that could change the answer: the
-mlsecops, fickling and modelscan versions, the allow/deny lists and the models
-policy. Only clean results are kept (a file that errored is tried again).
+mlsecops, fickling and modelscan versions, the bytes of the scanner's own code and
+data (formats/, stages/models/, data/: a fix invalidates old verdicts) and the
+models policy. Only clean results are kept (a file that errored is tried again).
 A renamed file reuses its result with paths and fingerprints rewritten.
 """
 
@@ -14,10 +15,10 @@ import json
 import os
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
-from importlib.resources import files
 from pathlib import Path
 
 from mlsecops import __version__
+from mlsecops.code_digest import code_digest
 from mlsecops.findings import fingerprint
 from mlsecops.stages.models.policy import ModelsPolicy
 from mlsecops.stages.models.scanfile import FileResult, from_line, to_line
@@ -37,7 +38,7 @@ def salt(policy: ModelsPolicy) -> str:
         __version__,
         _v("fickling"),
         _v("modelscan"),
-        (files("mlsecops") / "data" / "pickle_globals.yml").read_text("utf-8"),
+        code_digest("formats", "stages/models", "data"),
         json.dumps(policy.model_dump(mode="json", exclude=_JUDGED_IN_PARENT), sort_keys=True),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
