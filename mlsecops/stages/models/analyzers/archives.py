@@ -1,5 +1,5 @@
 """Containers other than zip (zips.py) and single compressed streams (compressed.py):
-tar and 7z, and the member-name checks every archive shares.
+tar and 7z (member-name checks: shared/members.py).
 
 Members are scanned recursively with limits on depth, member count and expanded
 size. Tar members are scanned in place; 7z members are decompressed into the
@@ -8,7 +8,6 @@ worker's temp folder, never anywhere else, and never under their own names.
 
 from __future__ import annotations
 
-import re
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,27 +17,10 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.subfile import SubFile
-from mlsecops.stages.models.analyzers import torch_tar
-from mlsecops.stages.models.scanfile import MB, ScanLimitError, ScanState, join_member, scan_stream
-
-
-def traversal(name: str) -> str | None:
-    """Why a member name escapes its extraction folder, or None."""
-    norm = name.replace("\\", "/")
-    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
-        return "absolute path"
-    if ".." in PurePosixPath(norm).parts:
-        return "'..' path segment"
-    if "\x00" in name:
-        return "NUL byte in the name"
-    return None
-
-
-def check_name(state: ScanState, name: str, member: str | None) -> None:
-    why = traversal(name)
-    if why:
-        state.observe("MLS114", Severity.high, f"Archive member {name!r} escapes the extraction folder ({why})",
-                      member, f"traversal:{name}", evidence=[name])
+from mlsecops.stages.models.context import MB, ScanLimitError, ScanState
+from mlsecops.stages.models.interface import Handles
+from mlsecops.stages.models.shared import torch_tar
+from mlsecops.stages.models.shared.members import check_name, join_member, traversal
 
 
 def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
@@ -69,7 +51,7 @@ def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
         if not torch_tar.is_file(info) or any(t is info for t in torch_reads.values()):
             continue
         with member_stream(state, tar, fh, size, info, member) as (view, n):
-            scan_stream(state, view, n, PurePosixPath(info.name).name, join_member(member, info.name), depth + 1)
+            state.scan_child(view, n, PurePosixPath(info.name).name, join_member(member, info.name), depth + 1)
     for stream, info in torch_reads.items():
         state.formats.append(Format.pytorch_legacy.value)
         with member_stream(state, tar, fh, size, info, member) as (view, n):
@@ -187,6 +169,9 @@ def analyze_7z(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
     for filename, f in spilled.items():
         try:
             with f.path.open("rb") as mf:
-                scan_stream(state, mf, f.written, PurePosixPath(filename).name, join_member(member, filename), depth + 1)
+                state.scan_child(mf, f.written, PurePosixPath(filename).name, join_member(member, filename), depth + 1)
         finally:
             f.path.unlink(missing_ok=True)
+
+
+ANALYZERS = (Handles(frozenset({Format.tar}), analyze_tar), Handles(frozenset({Format.sevenzip}), analyze_7z))

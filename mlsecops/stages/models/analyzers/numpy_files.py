@@ -10,8 +10,9 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.npy import read_header
-from mlsecops.stages.models.analyzers import pickles
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models.context import ScanState
+from mlsecops.stages.models.interface import Handles
+from mlsecops.stages.models.shared.pickle_region import analyze_region
 
 MAX_HEADER = 16 * 1024 * 1024
 
@@ -30,4 +31,7 @@ def analyze_npy(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     elif not header.hasobject:
         return
     state.formats.append(Format.numpy_object.value)
-    pickles.analyze_region(state, fh, header.data_offset, size, member, name, expect_pickle=True, depth=depth)
+    analyze_region(state, fh, header.data_offset, size, member, name, expect_pickle=True, depth=depth)
+
+
+ANALYZERS = (Handles(frozenset({Format.numpy, Format.numpy_object}), analyze_npy),)

@@ -21,8 +21,9 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats import protobuf
 from mlsecops.formats.kinds import Format
-from mlsecops.stages.models.analyzers.archives import traversal
-from mlsecops.stages.models.scanfile import ScanState, model_folder
+from mlsecops.stages.models.context import ScanState, model_folder
+from mlsecops.stages.models.interface import Handles
+from mlsecops.stages.models.shared.members import traversal
 
 MAX_FIELDS = 20_000_000     # fields visited in one model, over all its messages
 MAX_NESTING = 64            # graphs inside attributes inside graphs...
@@ -163,3 +164,6 @@ def analyze_onnx(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: s
             state.observe("MLS114", Severity.high, f"ONNX external data location {ref.location!r} reads a file outside the "
                           f"model folder ({why}), in {ref.where}", member, f"onnx-external:{ref.location}",
                           evidence=[ref.location, ref.where])
+
+
+ANALYZERS = (Handles(frozenset({Format.onnx}), analyze_onnx),)

@@ -9,7 +9,8 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats import protobuf
 from mlsecops.formats.kinds import Format
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models.context import ScanState
+from mlsecops.stages.models.interface import Handles
 
 RUNS_PYTHON = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
 TOUCHES_FILES = {"ReadFile", "WriteFile", "MatchingFiles", "ImmutableConst", "DebugIdentity", "DebugIdentityV2",
@@ -70,3 +71,6 @@ def analyze_graph(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: 
         elif op in TOUCHES_FILES:
             state.observe("MLS117", Severity.high, f"The graph uses {op}, which reads or writes files when the graph executes",
                           member, f"tf-op:{op}", evidence=[f"op {op}"])
+
+
+ANALYZERS = (Handles(frozenset({Format.tf_savedmodel}), analyze_graph),)

@@ -27,8 +27,8 @@ from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats.pickle import Global
-from mlsecops.stages.models.analyzers import pickles
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models.context import ScanState
+from mlsecops.stages.models.shared.pickle_region import analyze_region
 
 READS = ("storages", "tensors", "pickle")  # in torch's order; names exact, at the top
 ELEMENT_SIZE = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "LongStorage": 8, "IntStorage": 4,
@@ -93,8 +93,7 @@ def _link_target(members: list[tarfile.TarInfo], info: tarfile.TarInfo) -> tarfi
 def analyze_member(state: ScanState, fh: BinaryIO, size: int, name: str, member: str, depth: int) -> None:
     """Walk one member torch reads (`storages`, `tensors` or `pickle`) as torch reads it."""
     if name == "pickle":
-        pickles.analyze_region(state, fh, 0, size, member, name, max_pickles=1, depth=depth,
-                               persistent="torch-tar")
+        analyze_region(state, fh, 0, size, member, name, max_pickles=1, depth=depth, persistent="torch-tar")
         return
     pos = 0
     try:
@@ -118,7 +117,7 @@ def _small_pickle(state: ScanState, fh: BinaryIO, pos: int, size: int, member: s
     """Walk and judge the one pickle at `pos`; (its end, the value it returns)."""
     if pos >= size:
         raise _Ends  # pickle.load at the end of the file: EOFError
-    one = pickles.analyze_region(state, fh, pos, size, f"{member}#pickle@{pos}", name, max_pickles=1, depth=depth)
+    one = analyze_region(state, fh, pos, size, f"{member}#pickle@{pos}", name, max_pickles=1, depth=depth)
     if one.blind:
         raise _Lost("a pickle in it could not be read")
     if one.broken is not None:
