@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
+from mlsecops.rules import Rule
 from mlsecops.stages.models.allowlist import Lists
 from mlsecops.stages.models.policy import ModelLimits
 
@@ -96,15 +97,16 @@ class ScanState:
         """The engines the policy turned on, in the registry's order."""
         return [e for name, e in self.engines.items() if self.engine_enabled(name)]
 
-    def observe(self, rule_id: str, severity: Severity, message: str, member: str | None, key: str,
+    def observe(self, rule: Rule, severity: Severity, message: str, member: str | None, key: str,
                 engine: str = "mlsecops", evidence: list[str] | None = None, fix: str | None = None,
                 properties: dict[str, str] | None = None) -> None:
-        """Record what an engine saw; the same (member, key) from several engines is one finding."""
+        """Record what an engine saw of `rule` (a value from rules.py); the same (member, key) from
+        several engines is one finding."""
         o = self.obs.get((member, key))
         if o is None:
-            o = self.obs[(member, key)] = Observation(rule_id=rule_id, message=message, member=member, key=key, fix=fix)
+            o = self.obs[(member, key)] = Observation(rule_id=rule.id, message=message, member=member, key=key, fix=fix)
         elif engine == "mlsecops":
-            o.rule_id, o.message = rule_id, message
+            o.rule_id, o.message = rule.id, message
             o.fix = fix or o.fix
         o.properties.update(properties or {})
         prev = o.severities.get(engine)

@@ -21,6 +21,7 @@ from mlsecops.formats.detect import detect, tar_header
 from mlsecops.formats.kinds import ARCHIVES, PICKLE_BEARING, Format
 from mlsecops.formats.pickle import would_run
 from mlsecops.formats.safe_open import NotRegularFile, open_regular
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.allowlist import load_lists
 from mlsecops.stages.models.context import ScanLimitError, ScanState, Task
 from mlsecops.stages.models.registry import ANALYZERS, ENGINES
@@ -97,11 +98,11 @@ _NOT_POLYGLOT = PICKLE_BEARING | {Format.zip, Format.npz, Format.pytorch_zip, Fo
 def _polyglots(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
     """A stream that is also a zip, a tar or a pickle is scanned as that too: some loader reads it so."""
     if fmt not in _ZIP_FAMILY and fmt not in (Format.lfs_pointer, Format.config, Format.jinja) and ziparchive.has_directory(fh, size):
-        state.observe("MLS119", Severity.medium, f"The file is a {fmt.value} and also a zip archive: loaders that check "
+        state.observe(rules.POLYGLOT_FILE, Severity.medium, f"The file is a {fmt.value} and also a zip archive: loaders that check "
                       "the end of the file see the zip, loaders that check the start see the other format", member, "polyglot-zip")
         ANALYZERS[Format.zip].analyze(state, Format.zip, fh, size, name, member, depth)
     if fmt not in (Format.tar, Format.lfs_pointer) and _starts_like_tar(fh):
-        state.observe("MLS119", Severity.medium, f"The file is a {fmt.value} and also a tar archive: torch.load opens "
+        state.observe(rules.POLYGLOT_FILE, Severity.medium, f"The file is a {fmt.value} and also a tar archive: torch.load opens "
                       "every file tarfile reads as a legacy tar checkpoint before anything else", member, "polyglot-tar")
         ANALYZERS[Format.tar].analyze(state, Format.tar, fh, size, name, member, depth)
     if fmt not in _NOT_POLYGLOT and would_run(fh, size):
@@ -109,7 +110,7 @@ def _polyglots(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
         # joblib.load and numpy.load(allow_pickle=True) run the pickle whatever the magic says.
         # (A zip's `PK` is a PERSID opcode: only an unpickler with persistent_load gets past
         # it, torch's, and torch.load reads every zip as a zip.)
-        state.observe("MLS119", Severity.high, f"The file is a {fmt.value} and also a pickle that imports and calls code "
+        state.observe(rules.POLYGLOT_FILE, Severity.high, f"The file is a {fmt.value} and also a pickle that imports and calls code "
                       "when unpickled: loaders that check the magic see the first, pickle.load runs the second",
                       member, "polyglot-pickle")
         ANALYZERS[Format.pickle].analyze(state, Format.pickle, fh, size, name, member, depth)
@@ -136,7 +137,7 @@ _SCANNER = _Recursion()
 
 def _within_depth(state: ScanState, member: str | None, depth: int) -> bool:
     if depth > state.limits.max_depth:
-        state.observe("MLS115", Severity.high, f"containers nested deeper than {state.limits.max_depth} levels were not opened",
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"containers nested deeper than {state.limits.max_depth} levels were not opened",
                       member, "depth-limit")
         return False
     return True
@@ -166,7 +167,7 @@ def scan_file(task: Task) -> FileResult:
     except MemoryError:
         state.errors.append(f"ran out of the {task.limits.memory_mb} MiB memory limit")
     except ScanLimitError as exc:
-        state.observe("MLS115", Severity.high, f"The scan stopped early: {exc}.", None, "limit")
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The scan stopped early: {exc}.", None, "limit")
     except OSError as exc:
         state.errors.append(f"cannot read the file: {exc.strerror or exc}")
     result.findings = findings(state)

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import ScanState
 from mlsecops.stages.models.interface import Handles
 from mlsecops.stages.models.shared.templating import judge_template
@@ -91,7 +92,7 @@ def analyze_gguf(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: s
             else:
                 _skip_value(fh, size, vtype)
     except _Bad as exc:
-        state.observe("MLS120", Severity.medium, f"Malformed GGUF metadata: {exc}", member, "gguf")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Malformed GGUF metadata: {exc}", member, "gguf")
 
 
 ANALYZERS = (Handles(frozenset({Format.gguf}), analyze_gguf),)

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import ScanState
 from mlsecops.stages.models.interface import Handles
 from mlsecops.stages.models.shared.keras_config import judge_config, whole_file_engines
@@ -27,7 +28,7 @@ def analyze_h5(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
         with h5py.File(fh, "r") as f:
             raw = f.attrs.get("model_config")
     except Exception as exc:  # noqa: BLE001 - h5py raises many types on hostile files
-        state.observe("MLS120", Severity.medium, f"Not a readable HDF5 file: {type(exc).__name__}: {exc}"[:200], member, "corrupt-h5")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Not a readable HDF5 file: {type(exc).__name__}: {exc}"[:200], member, "corrupt-h5")
         return
     if raw is None:
         return
@@ -36,7 +37,7 @@ def analyze_h5(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
     try:
         config = json.loads(text)
     except ValueError as exc:
-        state.observe("MLS120", Severity.medium, f"Keras model_config is not JSON: {exc}", member, "keras-config")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Keras model_config is not JSON: {exc}", member, "keras-config")
         return
     judge_config(state, config, member)
     state.engines_run.add("mlsecops")

@@ -10,6 +10,7 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.npy import read_header
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import ScanState
 from mlsecops.stages.models.interface import Handles
 from mlsecops.stages.models.shared.pickle_region import analyze_region
@@ -21,11 +22,11 @@ def analyze_npy(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     state.engines_run.add("mlsecops")
     header = read_header(fh, size, MAX_HEADER)
     if header.corrupt is not None:
-        state.observe("MLS120", Severity.medium, f"Malformed .npy header (numpy.load refuses it): {header.corrupt}"[:300],
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Malformed .npy header (numpy.load refuses it): {header.corrupt}"[:300],
                       member, "npy-header")
         return
     if header.unreadable is not None:
-        state.observe("MLS115", Severity.high, f"The .npy payload could not be classified: {header.unreadable}; "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The .npy payload could not be classified: {header.unreadable}; "
                       "numpy.load(allow_pickle=True) unpickles it if its numpy makes the dtype an object dtype, "
                       "so it was walked as a pickle"[:400], member, "npy-unreadable")
     elif not header.hasobject:

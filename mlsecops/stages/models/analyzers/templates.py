@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import ScanState
 from mlsecops.stages.models.interface import Handles
 from mlsecops.stages.models.shared.templating import DUNDER_TEXT, MAX_NODES, judge_template
@@ -66,7 +67,7 @@ def analyze_config(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name:
             rendered += 1
             judge_template(state, value, member, key or name, render=rendered <= MAX_RENDERED)
     if rendered > MAX_RENDERED:
-        state.observe("MLS115", Severity.high, f"{name} holds {rendered} templates; the {rendered - MAX_RENDERED} after the "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"{name} holds {rendered} templates; the {rendered - MAX_RENDERED} after the "
                       f"first {MAX_RENDERED} were read but not rendered", member, "template-limit")
 
 

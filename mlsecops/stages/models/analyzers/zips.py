@@ -23,6 +23,7 @@ from mlsecops.formats import ziparchive
 from mlsecops.formats.detect import zip_kind_of
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.subfile import SubFile
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import MB, ScanState
 from mlsecops.stages.models.interface import Engine, Handles
 from mlsecops.stages.models.shared import keras_config
@@ -56,19 +57,19 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     hidden = ziparchive.local_entries(fh, size, room + 1, ziparchive.covered_spans(directory, size), budget)
     if directory.truncated or len(hidden) > room:
         hidden = hidden[: max(0, room)]
-        state.observe("MLS115", Severity.high, f"The archive has more than {state.limits.max_members} members; the rest were not scanned",
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The archive has more than {state.limits.max_members} members; the rest were not scanned",
                       member, "member-limit")
     if broken is not None:
         if not hidden:
-            state.observe("MLS120", Severity.medium, f"Not a readable zip archive: {broken}", member, "corrupt-zip")
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Not a readable zip archive: {broken}", member, "corrupt-zip")
             return
-        state.observe("MLS120", Severity.medium, f"The zip's central directory is unreadable ({broken}): the {len(hidden)} "
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"The zip's central directory is unreadable ({broken}): the {len(hidden)} "
                       "member(s) found by their local headers were scanned, as stream readers would load them",
                       member, "corrupt-zip", evidence=[e.name for e in hidden[:5]])
         fmt = zip_kind_of([e.name for e in hidden])
     else:
         for e in hidden:
-            state.observe("MLS111", Severity.high, f"Zip member {e.name!r} has a local header but is not in the central "
+            state.observe(rules.ZIP_STRUCTURE_TAMPERING, Severity.high, f"Zip member {e.name!r} has a local header but is not in the central "
                           "directory: stream readers and `unzip -F` load it, zipfile-based scanners never see it",
                           member, f"zip-hidden:{e.header_offset}", evidence=[f"local header at offset {e.header_offset}"])
     entries = directory.entries + hidden
@@ -78,7 +79,7 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     if code_members and torch_like:
         sev = Severity.high if fmt == Format.pytorch_zip else Severity.medium
         kind = "A torch.save checkpoint" if fmt == Format.pytorch_zip else "A TorchScript archive"
-        state.observe("MLS109", sev, f"{kind} carries TorchScript code ({len(code_members)} file(s)) that torch.jit.load compiles and runs",
+        state.observe(rules.TORCHSCRIPT_CODE, sev, f"{kind} carries TorchScript code ({len(code_members)} file(s)) that torch.jit.load compiles and runs",
                       member, "torchscript-code", evidence=code_members[:5])
     zip_engines = _zip_engines(state, entries) if member is None and broken is None and not hidden and not directory.issues else []
     for engine in zip_engines:
@@ -98,12 +99,13 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
         try:
             _zip_member(state, fh, entry, sub, member, depth, flagged.get(entry.name, []), force)
         except ziparchive.ZipLimitError as exc:
-            state.observe("MLS115", Severity.high, f"Zip member {entry.name!r} {exc}", member, f"zip-bomb:{entry.name}")
+            state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"Zip member {entry.name!r} {exc}", member, f"zip-bomb:{entry.name}")
         except ziparchive.ZipUnsupported as exc:
-            state.observe("MLS115", Severity.high, f"Zip member {entry.name!r}: could not read: {exc}; a loader that has "
+            state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"Zip member {entry.name!r}: could not read: {exc}; a loader that has "
                           "the codec reads it, so its content is unchecked", member, f"unreadable:{entry.name}")
         except ziparchive.ZipFormatError as exc:
-            state.observe("MLS120", Severity.medium, f"Zip member {entry.name!r} cannot be read: {exc}", member, f"zip-member:{entry.name}")
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Zip member {entry.name!r} cannot be read: {exc}",
+                          member, f"zip-member:{entry.name}")
     for engine in zip_engines:
         if state.zip_members[engine.name] & set(state.walks):
             engine.scan_whole(state, Path(state.task.source), "zip", None)
@@ -115,11 +117,13 @@ def _report_issues(state: ScanState, directory: ziparchive.ZipDirectory, member:
         if issue.kind in ("encrypted-flag", "strong-encryption-flag"):
             flagged.setdefault(issue.member, []).append(issue)
         elif issue.kind == "truncated":
-            state.observe("MLS120", Severity.medium, f"Zip member {issue.member!r}: {issue.detail}", member, f"zip-truncated:{issue.member}")
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Zip member {issue.member!r}: {issue.detail}", member,
+                          f"zip-truncated:{issue.member}")
         elif issue.kind == "bad-local-header":
-            state.observe("MLS111", Severity.high, f"Zip member {issue.member!r}: {issue.detail}", member, f"zip-local:{issue.member}")
+            state.observe(rules.ZIP_STRUCTURE_TAMPERING, Severity.high, f"Zip member {issue.member!r}: {issue.detail}",
+                          member, f"zip-local:{issue.member}")
         else:
-            state.observe("MLS111", Severity.high, f"Zip member {issue.member!r}: {issue.detail}", member,
+            state.observe(rules.ZIP_STRUCTURE_TAMPERING, Severity.high, f"Zip member {issue.member!r}: {issue.detail}", member,
                           f"zip-{issue.kind}:{issue.member}", evidence=[issue.detail])
     return flagged
 
@@ -136,7 +140,7 @@ def _keras_config(state: ScanState, fh: BinaryIO, entry: ziparchive.ZipEntry, su
     try:
         data, _ = ziparchive.read_member(fh, entry, keras_config.MAX_CONFIG)
     except (ziparchive.ZipFormatError, ziparchive.ZipLimitError) as exc:
-        state.observe("MLS120", Severity.medium, f"Keras config.json cannot be read: {exc}", sub, "keras-config")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Keras config.json cannot be read: {exc}", sub, "keras-config")
         return
     keras_config.analyze_config_json(state, io.BytesIO(data), len(data), sub)
     if "!" not in sub:
@@ -170,11 +174,11 @@ def _zip_member(state: ScanState, fh: BinaryIO, entry: ziparchive.ZipEntry, sub:
             except ExpansionLimit:
                 pass
             if exp.error is not None or not exp.eof or (exp.crc & 0xFFFFFFFF) != entry.crc:
-                state.observe("MLS121", Severity.low, f"Zip member {entry.name!r} is encrypted and was not scanned", parent,
+                state.observe(rules.ENCRYPTED_MEMBER, Severity.low, f"Zip member {entry.name!r} is encrypted and was not scanned", parent,
                               f"encrypted:{entry.name}")
                 return
             kinds = ", ".join(sorted({f.kind for f in flags}))
-            state.observe("MLS112", Severity.high, f"Zip member {entry.name!r} is flagged encrypted ({kinds}) but its data is "
+            state.observe(rules.ZIP_FAKE_ENCRYPTION, Severity.high, f"Zip member {entry.name!r} is flagged encrypted ({kinds}) but its data is "
                           "plain and valid: loaders read it, scanners that honour the flag skip it", parent, f"fake-encryption:{entry.name}")
         scan_expanded(state, exp, name, sub, parent, depth, what, force=force)
         if exp.eof and not exp.holes and exp.error is None and not flags and entry.in_directory:
@@ -194,7 +198,7 @@ def _crc_matches(view: SubFile, entry: ziparchive.ZipEntry) -> bool:
 
 def _report_crc(state: ScanState, entry: ziparchive.ZipEntry, parent: str | None, ok: bool) -> None:
     if not ok:
-        state.observe("MLS113", Severity.medium, f"Zip member {entry.name!r} has a CRC-32 that does not match its data "
+        state.observe(rules.ZIP_CRC_MISMATCH, Severity.medium, f"Zip member {entry.name!r} has a CRC-32 that does not match its data "
                       "(zipfile-based scanners raise and skip it; PyTorch loads it)", parent, f"crc:{entry.name}")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from mlsecops.findings import Severity
 from mlsecops.formats.pickle import WalkResult
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.allowlist import judge, normalise
 from mlsecops.stages.models.context import ScanState
 
@@ -99,9 +100,10 @@ def _merge(state: ScanState, member: str | None, results: list, walk: WalkResult
             if target is None and _calls_only(str(r.trigger or r.message), allowed):
                 continue
             if target:
-                state.observe("MLS101", sev, "", member, target, engine=NAME, evidence=[f"fickling {r.analysis_name}: {_short(r.message)}"])
+                state.observe(rules.DANGEROUS_PICKLE_IMPORT, sev, "", member, target, engine=NAME,
+                              evidence=[f"fickling {r.analysis_name}: {_short(r.message)}"])
             else:
-                state.observe("MLS116", sev, f"fickling {r.analysis_name}: {_short(r.message)}", member,
+                state.observe(rules.ENGINE_FINDING, sev, f"fickling {r.analysis_name}: {_short(r.message)}", member,
                               f"fickling:{r.analysis_name}", engine=NAME, evidence=[_short(str(r.trigger or ""))])
 
 
@@ -112,10 +114,10 @@ def _import(state: ScanState, member: str | None, module: str, name: str, sev_na
            "LIKELY_UNSAFE": Severity.medium, "SUSPICIOUS": Severity.low}.get(sev_name, Severity.info)
     evidence = [f"fickling {getattr(r, 'analysis_name', '')}: {_short(getattr(r, 'message', ''))}"]
     if state.has(member, key):
-        state.observe("MLS101", sev, "", member, key, engine=NAME, evidence=evidence)
+        state.observe(rules.DANGEROUS_PICKLE_IMPORT, sev, "", member, key, engine=NAME, evidence=evidence)
         return
     if judge(module, name, state.lists).verdict == "allow" and sev == Severity.critical:
-        state.observe("MLS116", Severity.medium, f"fickling flags {module}.{name}, which mlsecops's allowlist accepts",
+        state.observe(rules.ENGINE_FINDING, Severity.medium, f"fickling flags {module}.{name}, which mlsecops's allowlist accepts",
                       member, f"fickling-allowlisted:{module}.{name}", engine=NAME, evidence=evidence)
 
 
@@ -138,7 +140,7 @@ def _failed(state: ScanState, member: str | None, walk: WalkResult, why: str) ->
     if walk.complete:
         state.errors.append(f"fickling could not analyse {member or 'the pickle'}: {why}")
     else:
-        state.observe("MLS105", Severity.medium, "The pickle stream is broken", member, "malformed", engine=NAME,
+        state.observe(rules.MALFORMED_PICKLE, Severity.medium, "The pickle stream is broken", member, "malformed", engine=NAME,
                       evidence=[f"fickling: {why}"])
 
 

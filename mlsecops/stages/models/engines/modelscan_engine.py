@@ -17,6 +17,7 @@ from typing import Any
 
 from mlsecops.findings import Severity
 from mlsecops.formats.pickle import WalkResult
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.allowlist import judge, normalise
 from mlsecops.stages.models.context import ScanState
 
@@ -75,23 +76,23 @@ def _scan(state: ScanState, path: Path, member: str | None, well_formed: bool,
             if (mod, name) in (resolved or ()):
                 # mlsecops resolved every use (a constant getattr, an embedded checkpoint) and
                 # judged what it resolves to: the import itself is evidence, not a finding.
-                state.observe("MLS116", Severity.info, f"modelscan flags {mod}.{name}; every use of it in this "
+                state.observe(rules.ENGINE_FINDING, Severity.info, f"modelscan flags {mod}.{name}; every use of it in this "
                               "pickle was resolved and judged by what it names", member,
                               f"modelscan-resolved:{key}", engine=NAME, evidence=evidence)
             elif state.has(member, key):
-                state.observe("MLS101", sev, "", member, key, engine=NAME, evidence=evidence)
+                state.observe(rules.DANGEROUS_PICKLE_IMPORT, sev, "", member, key, engine=NAME, evidence=evidence)
             elif judge(mod, name, state.lists).verdict == "allow":
-                state.observe("MLS116", Severity.medium, f"modelscan flags {mod}.{name}, which mlsecops's allowlist accepts",
+                state.observe(rules.ENGINE_FINDING, Severity.medium, f"modelscan flags {mod}.{name}, which mlsecops's allowlist accepts",
                               member, f"modelscan-allowlisted:{key}", engine=NAME, evidence=evidence)
             else:
-                state.observe("MLS101", sev, f"modelscan: {issue.get('description', '')}"[:300], member, key,
+                state.observe(rules.DANGEROUS_PICKLE_IMPORT, sev, f"modelscan: {issue.get('description', '')}"[:300], member, key,
                               engine=NAME, evidence=evidence)
         elif operator.startswith("Lambda") or "lambda" in str(issue.get("description", "")).lower():
             ours = [k for (m, k) in state.obs if m == member and k.startswith("keras-lambda:")]
-            state.observe("MLS108", sev, "modelscan reports a Keras Lambda layer", member, ours[0] if ours else "keras-lambda:?",
+            state.observe(rules.KERAS_LAMBDA_LAYER, sev, "modelscan reports a Keras Lambda layer", member, ours[0] if ours else "keras-lambda:?",
                           engine=NAME, evidence=evidence)
         else:
-            state.observe("MLS116", sev, f"modelscan: {issue.get('description', '')}"[:300], member,
+            state.observe(rules.ENGINE_FINDING, sev, f"modelscan: {issue.get('description', '')}"[:300], member,
                           f"modelscan:{operator or module}", engine=NAME, evidence=evidence)
     for err in report.get("errors", []):
         desc = str(err.get("description", err))[:200]
@@ -102,7 +103,7 @@ def _failed(state: ScanState, member: str | None, well_formed: bool, why: str) -
     if well_formed:
         state.errors.append(f"modelscan could not scan {member or 'the file'}: {why}")
     else:
-        state.observe("MLS105", Severity.medium, "The pickle stream is broken", member, "malformed", engine=NAME,
+        state.observe(rules.MALFORMED_PICKLE, Severity.medium, "The pickle stream is broken", member, "malformed", engine=NAME,
                       evidence=[f"modelscan: {why}"])
 
 

@@ -24,6 +24,7 @@ from mlsecops.formats.expansion import RATIO_FLOOR, Expansion, ExpansionLimit
 from mlsecops.formats.kinds import COMPRESSION, Format
 from mlsecops.formats.pickle import VALID as PICKLE_OPCODES
 from mlsecops.formats.subfile import SubFile
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import ScanState
 
 __all__ = ["ExpansionLimit", "open_expansion", "scan_expanded"]
@@ -48,7 +49,7 @@ def open_expansion(state: ScanState, codec: str, source: Callable[[], Counting],
     try:
         return Expansion(opener, state.temp_path(".x"), state.expand, limit, MAX_RATIO.get(codec, DEFAULT_RATIO), crc=crc)
     except CodecUnavailable as exc:
-        state.observe("MLS115", Severity.high, f"{what}: could not read: {exc}; a loader that has the codec "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"{what}: could not read: {exc}; a loader that has the codec "
                       "reads it, so its content is unchecked", member, f"unreadable:{codec}", evidence=[str(exc)])
         return None
 
@@ -70,21 +71,21 @@ def scan_expanded(state: ScanState, exp: Expansion, name: str, sub: str, member:
             return True
         _scan_large(state, exp, name, sub, member, depth, what, unpickled, force)
     except ExpansionLimit as exc:
-        state.observe("MLS115", Severity.high, f"{what} {exc}", member, "decompression-bomb")
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"{what} {exc}", member, "decompression-bomb")
         return False
     return True
 
 
 def _report_error(state: ScanState, exp: Expansion, member: str | None, what: str) -> None:
     if exp.damage:
-        state.observe("MLS120", Severity.medium, f"{what} fails its checksum ({'; '.join(exp.damage)}); the data before "
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"{what} fails its checksum ({'; '.join(exp.damage)}); the data before "
                       "the check was scanned, as loaders unpickle it before they check", member, "checksum")
     if exp.error is None:
         return
     if exp.frontier == 0:
-        state.observe("MLS120", Severity.medium, f"{what} is corrupt: {exp.error}", member, "corrupt-compressed")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"{what} is corrupt: {exp.error}", member, "corrupt-compressed")
     else:
-        state.observe("MLS120", Severity.medium, f"{what} is truncated after {exp.frontier} bytes: {exp.error}", member,
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"{what} is truncated after {exp.frontier} bytes: {exp.error}", member,
                       "corrupt-compressed")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mlsecops.findings import Severity
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import ScanState
 
 MAX_CONFIG = 64 * 1024 * 1024
@@ -39,12 +40,12 @@ def judge_config(state: ScanState, config: Any, member: str | None) -> None:
         if cls == "Lambda":
             fn = cfg.get("function") if cfg else None
             has_code = isinstance(fn, (list, dict)) or (isinstance(fn, str) and len(fn) > 40)
-            state.observe("MLS108", Severity.high,
+            state.observe(rules.KERAS_LAMBDA_LAYER, Severity.high,
                           f"Keras Lambda layer {name!r}" + (" carries serialized Python bytecode" if has_code else " references a Python function"),
                           member, f"keras-lambda:{name or where}", evidence=[where])
         module = layer.get("module")
         if isinstance(module, str) and module and not module.startswith(("keras", "tensorflow", "tf_keras")):
-            state.observe("MLS103", Severity(state.task.unknown_globals) if state.task.unknown_globals != "off" else Severity.info,
+            state.observe(rules.UNKNOWN_PICKLE_IMPORT, Severity(state.task.unknown_globals) if state.task.unknown_globals != "off" else Severity.info,
                           f"Keras layer {cls!r} comes from module {module!r}, whose code runs when the model is loaded",
                           member, f"keras-custom:{module}.{cls}")
 
@@ -59,12 +60,12 @@ def whole_file_engines(state: ScanState, suffix: str) -> None:
 def analyze_config_json(state: ScanState, fh: BinaryIO, size: int, member: str | None) -> None:
     """`config.json` of a Keras v3 archive."""
     if size > MAX_CONFIG:
-        state.observe("MLS115", Severity.high, "Keras config.json is too large to check", member, "keras-config-size")
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, "Keras config.json is too large to check", member, "keras-config-size")
         return
     fh.seek(0)
     try:
         config = json.loads(fh.read(size))
     except (ValueError, RecursionError) as exc:
-        state.observe("MLS120", Severity.medium, f"Keras config.json is not JSON: {exc}"[:200], member, "keras-config")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Keras config.json is not JSON: {exc}"[:200], member, "keras-config")
         return
     judge_config(state, config, member)

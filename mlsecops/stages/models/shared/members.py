@@ -7,6 +7,7 @@ import re
 from pathlib import PurePosixPath
 
 from mlsecops.findings import Severity
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import ScanState
 
 
@@ -29,5 +30,5 @@ def traversal(name: str) -> str | None:
 def check_name(state: ScanState, name: str, member: str | None) -> None:
     why = traversal(name)
     if why:
-        state.observe("MLS114", Severity.high, f"Archive member {name!r} escapes the extraction folder ({why})",
+        state.observe(rules.ARCHIVE_PATH_TRAVERSAL, Severity.high, f"Archive member {name!r} escapes the extraction folder ({why})",
                       member, f"traversal:{name}", evidence=[name])

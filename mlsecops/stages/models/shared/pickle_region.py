@@ -27,11 +27,13 @@ from mlsecops.formats import pickle as pk
 from mlsecops.formats.pickle.skeleton import skeleton
 from mlsecops.formats.safe_open import NotRegularFile, open_regular
 from mlsecops.formats.subfile import SubFile
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.allowlist import Judgement, Lists, checks_anywhere, identity, judge
 from mlsecops.stages.models.context import ScanState, model_folder
 from mlsecops.stages.models.shared.members import join_member
 
-_RULE = {"deny": "MLS101", "risky": "MLS102", "unknown": "MLS103"}
+_RULE = {"deny": rules.DANGEROUS_PICKLE_IMPORT, "risky": rules.RISKY_PICKLE_IMPORT,
+         "unknown": rules.UNKNOWN_PICKLE_IMPORT}
 PICKLE_NAMES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dill", ".dat", ".data", ".npy", ".sav",
                 ".model", ".debug_pkl", ".pkl.gz")
 MAX_ENGINE_BYTES = 64 * 1024 * 1024
@@ -176,7 +178,7 @@ def judge_walk(state: ScanState, walk: pk.WalkResult, member: str | None) -> boo
         if not nested.result.globals and not nested.result.calls:
             continue  # a string that starts like a pickle but does nothing
         state.observe(
-            "MLS106", Severity.high if inner_suspicious else Severity.low,
+            rules.NESTED_PICKLE, Severity.high if inner_suspicious else Severity.low,
             f"A {nested.encoding}-encoded pickle is embedded at offset {nested.offset}"
             + (" and imports code that is not allowlisted" if inner_suspicious else " (it imports nothing dangerous)"),
             member, f"nested:{nested.offset}", evidence=[f"{nested.result.opcodes} opcodes, {len(nested.result.globals)} imports"],
@@ -198,7 +200,7 @@ def _states_anywhere(state: ScanState, walk: pk.WalkResult, member: str | None, 
                 continue
             checked.add(check)
             found = True
-            state.observe("MLS101", Severity.critical, f"A BUILD state fails the {check} check: {problem}. The library's "
+            state.observe(rules.DANGEROUS_PICKLE_IMPORT, Severity.critical, f"A BUILD state fails the {check} check: {problem}. The library's "
                           "__setstate__ runs it whatever class the pickle names for the instance", member,
                           f"state:{check}", evidence=[f"check {check}"])
     return found
@@ -230,11 +232,11 @@ def scan_side_files(state: ScanState, member: str | None, depth: int) -> None:
         try:
             fh, st = open_regular(str(folder / name))
         except FileNotFoundError:
-            state.observe("MLS120", Severity.low, f"{where}, and it is not there: joblib.load fails until it is added "
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.low, f"{where}, and it is not there: joblib.load fails until it is added "
                           "(it is scanned when it is)", member, f"side-file:{name}", evidence=[name])
             continue
         except (OSError, NotRegularFile) as exc:
-            state.observe("MLS115", Severity.high, f"{where}, and it could not be read ({exc}): what it holds was not "
+            state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"{where}, and it could not be read ({exc}): what it holds was not "
                           "scanned", member, f"side-file:{name}", evidence=[name])
             continue
         with fh:
@@ -246,31 +248,31 @@ def scan_side_files(state: ScanState, member: str | None, depth: int) -> None:
 def _issue(state: ScanState, issue: pk.Issue, member: str | None, dangerous: bool) -> None:
     ev = [f"{issue.kind} at offset {issue.offset}: {issue.detail}"]
     if issue.kind in ("dynamic-global", "ext-opcode"):
-        state.observe("MLS104", Severity.critical, f"The pickle computes an import at runtime: {issue.detail}", member,
+        state.observe(rules.DYNAMIC_PICKLE_IMPORT, Severity.critical, f"The pickle computes an import at runtime: {issue.detail}", member,
                       f"dynamic:{issue.offset}", evidence=ev)
     elif issue.kind == "build-on-global":
-        state.observe("MLS107", Severity.critical, issue.detail, member, f"mutation:{issue.offset}", evidence=ev)
+        state.observe(rules.PICKLE_OBJECT_MUTATION, Severity.critical, issue.detail, member, f"mutation:{issue.offset}", evidence=ev)
     elif issue.kind in pk.BREAKS:
         # Every unpickler fails here: nothing after it runs. What ran before is judged on its own;
         # a break after something dangerous is the nullifAI technique (scanners stop at the error).
         if dangerous:
-            state.observe("MLS105", Severity.high, f"The pickle stream breaks at offset {issue.offset} ({issue.detail}) "
+            state.observe(rules.MALFORMED_PICKLE, Severity.high, f"The pickle stream breaks at offset {issue.offset} ({issue.detail}) "
                           "after importing and calling code that is not allowlisted", member, "malformed", evidence=ev)
         else:
-            state.observe("MLS105", Severity.low, f"The pickle stream is corrupt: every unpickler fails at offset "
+            state.observe(rules.MALFORMED_PICKLE, Severity.low, f"The pickle stream is corrupt: every unpickler fails at offset "
                           f"{issue.offset} ({issue.detail}) before any import or call that is not allowlisted",
                           member, "malformed", evidence=ev)
     elif issue.kind in pk.BLIND:
-        state.observe("MLS115", Severity.high, f"The pickle could not be read to its end: {issue.detail}. An unpickler "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The pickle could not be read to its end: {issue.detail}. An unpickler "
                       "would read on, so the unread part is treated as dangerous", member, issue.kind, evidence=ev)
     elif issue.kind == "computed-checkpoint":
-        state.observe("MLS115", Severity.high, f"A checkpoint could not be scanned: {issue.detail}", member,
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"A checkpoint could not be scanned: {issue.detail}", member,
                       f"computed-checkpoint:{issue.offset}", evidence=ev)
     elif issue.kind == "misplaced-proto":
-        state.observe("MLS105", Severity.low, "The pickle has a PROTO opcode after its start, which confuses some scanners",
+        state.observe(rules.MALFORMED_PICKLE, Severity.low, "The pickle has a PROTO opcode after its start, which confuses some scanners",
                       member, "misplaced-proto", evidence=ev)
     elif issue.kind == "trailing-data":
-        state.observe("MLS105", Severity.low, f"Data after the last pickle is not a pickle ({issue.detail}); "
+        state.observe(rules.MALFORMED_PICKLE, Severity.low, f"Data after the last pickle is not a pickle ({issue.detail}); "
                       "every unpickler stops there", member, "trailing", evidence=ev)
     # "loader-split" and "frame-end" explain how unpicklers part ways: evidence, not findings.
 
@@ -292,7 +294,7 @@ def analyze_region(state: ScanState, fh: BinaryIO, start: int, end: int | None, 
         scan_side_files(state, member, depth)
     runs = walk.complete or any(g.called for g in walk.globals)
     if not expect_pickle and runs and not name.lower().endswith(PICKLE_NAMES):
-        state.observe("MLS110", Severity.medium, f"This is a pickle, but its name {name!r} suggests another format",
+        state.observe(rules.DISGUISED_PICKLE, Severity.medium, f"This is a pickle, but its name {name!r} suggests another format",
                       member, "disguised", evidence=[f"protocol {walk.protocol}, {walk.opcodes} opcodes"])
     if not walk.data_only_proof and walk.globals:
         _engines(state, fh, walk, start, walk.end, member)
@@ -325,7 +327,7 @@ def _engines(state: ScanState, fh: BinaryIO, walk: pk.WalkResult, start: int, en
     else:
         why = f"{walk.opcodes} opcodes is above the engines' limit ({state.limits.engine_max_opcodes})"
     if data is None:
-        state.observe("MLS115", Severity.low, f"{' and '.join(e.name for e in wanted)} did not analyse this pickle: {why}; "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.low, f"{' and '.join(e.name for e in wanted)} did not analyse this pickle: {why}; "
                       "mlsecops's own walk read all of it", member, "engines-skipped", evidence=[why])
         return
     for engine in wanted:

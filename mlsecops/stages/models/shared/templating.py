@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from mlsecops.findings import Severity
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import ScanState
 
 MAX_NODES = 200_000
@@ -101,7 +102,7 @@ def judge_template(state: ScanState, source: str, member: str | None, where: str
     state.engines_run.add("mlsecops")
     behaviour, bound = _behaviour(source) if render else ([], None)
     if bound:
-        state.observe("MLS115", Severity.high, f"The template in {where} could not be checked to the end: rendering it "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The template in {where} could not be checked to the end: rendering it "
                       f"{bound}", member, f"template-bound:{where}")
     problems = behaviour + _problems(source)
     if not problems:
@@ -111,5 +112,5 @@ def judge_template(state: ScanState, source: str, member: str | None, where: str
     for _, why in sorted(problems, key=lambda p: -p[0].rank):
         if why not in reasons:
             reasons.append(why)
-    state.observe("MLS118", worst, f"The template in {where} {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""),
+    state.observe(rules.TEMPLATE_INJECTION, worst, f"The template in {where} {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""),
                   member, f"template:{where}", evidence=reasons[:8])

@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats.pickle import Global
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.context import ScanState
 from mlsecops.stages.models.shared.pickle_region import analyze_region
 
@@ -108,7 +109,7 @@ def analyze_member(state: ScanState, fh: BinaryIO, size: int, name: str, member:
     except _Ends:
         return
     except _Lost as exc:
-        state.observe("MLS115", Severity.high, f"The legacy torch checkpoint's {name!r} stream could not be followed "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The legacy torch checkpoint's {name!r} stream could not be followed "
                       f"after offset {pos} ({exc}): torch.load unpickles what follows", member, f"torch-tar:{name}")
 
 
