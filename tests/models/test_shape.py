@@ -11,7 +11,7 @@ import pytest
 
 import mlsecops
 from mlsecops.formats.kinds import Format
-from mlsecops.stages.models import registry
+from mlsecops.stages.models import policy, registry
 from mlsecops.stages.models.interface import Analyzer, Engine
 
 ROOT = Path(mlsecops.__file__).resolve().parent
@@ -162,6 +162,7 @@ def test_every_analyzer_and_engine_is_registered_and_conforms() -> None:
     for name, engine in registry.ENGINES.items():
         assert isinstance(engine, Engine) and engine.name == name
     assert list(registry.ENGINES) == ["fickling", "modelscan"]  # the order they run on a pickle
+    assert set(policy.ENGINES) == {"mlsecops", *registry.ENGINES}  # what models.engines accepts
 
 
 def test_every_format_that_can_be_scanned_has_an_analyzer() -> None:
