@@ -151,7 +151,8 @@ def analyze_7z(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
                 return
             declared = sum(i.uncompressed or 0 for i in infos)
             if declared > limit:
-                state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The archive declares {declared} bytes of content, above the {limit}-byte budget",
+                state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high,
+                              f"The archive declares {declared} bytes of content, above the {limit}-byte budget",
                               member, "7z-declared-size")
                 return
             for info in infos:

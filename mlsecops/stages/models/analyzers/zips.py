@@ -57,7 +57,8 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     hidden = ziparchive.local_entries(fh, size, room + 1, ziparchive.covered_spans(directory, size), budget)
     if directory.truncated or len(hidden) > room:
         hidden = hidden[: max(0, room)]
-        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The archive has more than {state.limits.max_members} members; the rest were not scanned",
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high,
+                      f"The archive has more than {state.limits.max_members} members; the rest were not scanned",
                       member, "member-limit")
     if broken is not None:
         if not hidden:
@@ -79,7 +80,8 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     if code_members and torch_like:
         sev = Severity.high if fmt == Format.pytorch_zip else Severity.medium
         kind = "A torch.save checkpoint" if fmt == Format.pytorch_zip else "A TorchScript archive"
-        state.observe(rules.TORCHSCRIPT_CODE, sev, f"{kind} carries TorchScript code ({len(code_members)} file(s)) that torch.jit.load compiles and runs",
+        state.observe(rules.TORCHSCRIPT_CODE, sev,
+                      f"{kind} carries TorchScript code ({len(code_members)} file(s)) that torch.jit.load compiles and runs",
                       member, "torchscript-code", evidence=code_members[:5])
     zip_engines = _zip_engines(state, entries) if member is None and broken is None and not hidden and not directory.issues else []
     for engine in zip_engines:

@@ -112,5 +112,6 @@ def judge_template(state: ScanState, source: str, member: str | None, where: str
     for _, why in sorted(problems, key=lambda p: -p[0].rank):
         if why not in reasons:
             reasons.append(why)
-    state.observe(rules.TEMPLATE_INJECTION, worst, f"The template in {where} {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""),
+    state.observe(rules.TEMPLATE_INJECTION, worst,
+                  f"The template in {where} {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""),
                   member, f"template:{where}", evidence=reasons[:8])
