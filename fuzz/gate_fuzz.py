@@ -34,7 +34,7 @@ with atheris.instrument_imports(include=["mlsecops"]):
     import mlsecops.formats.pickle  # noqa: E402,F401
     import mlsecops.formats.ziparchive  # noqa: E402,F401
     import mlsecops.policy.loader  # noqa: E402,F401
-    import mlsecops.stages.models.dispatch  # noqa: E402,F401
+    import mlsecops.stages.models.registry  # noqa: E402,F401
     import mlsecops.reporters.escape  # noqa: E402,F401
 
 

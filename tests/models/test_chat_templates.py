@@ -15,7 +15,7 @@ import pytest
 
 from mlsecops.findings import Severity
 from mlsecops.formats.chat_template import render
-from mlsecops.stages.models.analyzers.templates import _behaviour, _problems
+from mlsecops.stages.models.shared.templating import _behaviour, _problems
 from tests.conftest import scan_json
 from tests.models.chat_templates import careless
 from tests.models.chat_templates.malicious import SAMPLES, template

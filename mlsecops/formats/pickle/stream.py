@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from mlsecops.formats.pickle import hotloop, joblib_arrays, nested, resolve
 from mlsecops.formats.pickle.opcodes import VALID
+from mlsecops.formats.pickle.ops import HANDLERS
 from mlsecops.formats.pickle.reader import Window
 from mlsecops.formats.pickle.results import BLIND, Issue, Nested, WalkResult
 from mlsecops.formats.pickle.values import (
@@ -24,10 +25,19 @@ from mlsecops.formats.pickle.values import (
 from mlsecops.formats.pickle.vm import ALL, C, JOBLIB, LOOPING, MAX_DEPTH, P_PLAIN, Blind, Budget, Die, Machine, Options
 
 
+class Walker(Machine):
+    """The machine with its opcode handlers (ops.py) and joblib's inline arrays bound."""
+
+    HANDLERS = HANDLERS
+
+    def joblib_array(self, inst: Obj, off: int, alias: bool = False) -> None:
+        joblib_array(self, inst, off, alias)
+
+
 def walk_stream(fh: BinaryIO, start: int, end: int | None, budget: Budget, opts: Options, alive: int = ALL,
                 max_pickles: int | None = None, depth: int = 0) -> WalkResult:
     r = WalkResult()
-    m = Machine(Window(fh, start, end, opts.first_read), r, budget, opts, alive, depth)
+    m = Walker(Window(fh, start, end, opts.first_read), r, budget, opts, alive, depth)
     drive(m, max_pickles)
     finish(m)
     return r
@@ -158,7 +168,7 @@ def _object_array(m: Machine, off: int) -> None:
     win = m.win
     start = win.pos
     sub = WalkResult(call_idents=m.r.call_idents)
-    inner = Machine(win, sub, m.budget, m.opts, P_PLAIN, m.depth + 1)
+    inner = Walker(win, sub, m.budget, m.opts, P_PLAIN, m.depth + 1)
     inner.ext_cache = m.ext_cache
     ok = run_pickle(inner)
     sub.spans.append((start, win.pos))
@@ -189,7 +199,7 @@ def _fork(m: Machine, readers: int, assumed: bool = False, joblib_read: Obj | No
         if not nxt or nxt[0] not in VALID:
             return  # they all fail on the next byte, having done nothing more
     fr = WalkResult(globals=m.r.globals, embedded=m.r.embedded, call_idents=m.r.call_idents, pickles=m.r.pickles)
-    f = Machine(Window(m.win.fh, m.win.pos, m.win.end, m.opts.first_read), fr, m.budget, m.opts, readers, m.depth)
+    f = Walker(Window(m.win.fh, m.win.pos, m.win.end, m.opts.first_read), fr, m.budget, m.opts, readers, m.depth)
     f.stack, f.metastack, f.memo = _snapshot(m.stack, m.metastack, m.memo)
     f.memo_lost, f.frame_end, f.careful, f.pidx, f.first = m.memo_lost, m.frame_end, m.careful, m.pidx, False
     f.persistent = m.persistent

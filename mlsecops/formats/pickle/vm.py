@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlsecops.formats.pickle import joblib_arrays, nested, numpy_values, resolve, states
@@ -108,7 +109,12 @@ def _placeholder(opcode: bytes, n: int) -> bytes:
 
 
 class Machine:
-    """One stream's walk state. `step()` executes one opcode with every check."""
+    """One stream's walk state. `step()` executes one opcode with every check.
+
+    The opcode handlers (ops.py) and joblib's inline arrays (stream.py) use this module, so
+    it does not import them: the machine that walks (stream.Walker) binds them."""
+
+    HANDLERS: dict[int, Callable[[Machine, int, int, bool], object]] = {}
 
     def __init__(self, win: Window, result: WalkResult, budget: Budget, opts: Options, alive: int = ALL,
                  depth: int = 0) -> None:
@@ -405,7 +411,7 @@ class Machine:
         self.r.opcodes += 1
         op = self.read(1)[0]
         first, self.first = self.first, False
-        handler = _HANDLERS.get(op)
+        handler = self.HANDLERS.get(op)
         if handler is None:
             self.die(f"invalid opcode 0x{op:02x}")
         return bool(handler(self, op, off, first))
@@ -573,16 +579,14 @@ class Machine:
             self.kill(JOBLIB, "BUILD on a NumpyArrayWrapper with a state that is not a dict")
         if kind == "no" or not self.alive & JOBLIB:
             return
-        from mlsecops.formats.pickle import stream
-
         if kind == "unsure":
-            stream.joblib_array(self, inst, off, alias=True)
+            self.joblib_array(inst, off, alias=True)
             return
-        stream.joblib_array(self, inst, off)
+        self.joblib_array(inst, off)
 
-
-# The opcode handlers import this module: bound last, once Machine exists.
-from mlsecops.formats.pickle.ops import HANDLERS as _HANDLERS  # noqa: E402
+    def joblib_array(self, inst: Obj, off: int, alias: bool = False) -> None:
+        """joblib.load reads the array that follows a NumpyArrayWrapper's BUILD (stream.Walker)."""
+        raise NotImplementedError
 
 __all__ = ["ALL", "BIG", "Blind", "Budget", "C", "Die", "JOBLIB", "LOOPING", "MAX_DEPTH", "Machine", "Options", "P",
            "HugeInt"]

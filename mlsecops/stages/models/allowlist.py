@@ -11,7 +11,7 @@ Two data files, both read once per worker (no ML library is ever imported here):
   the classes whose reconstruction runs code from the pickle (excluded, or allowed
   only under a named state check).
 
-Public interface (call sites: analyzers/pickles.py, the engines):
+Public interface (call sites: shared/pickle_region.py, the engines):
 
     load_lists(policy_allow=(), policy_deny=()) -> Lists
     judge(module, name, lists, *, reduced=None, states=None) -> Judgement

@@ -17,6 +17,7 @@ from mlsecops.context import Context
 from mlsecops.findings import Finding, Severity, Stage, StageError, StageResult, fingerprint
 from mlsecops.formats.detect import detect_path
 from mlsecops.formats.kinds import Format
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.cache import ResultCache
 from mlsecops.stages.models.pool import WorkerPool
 from mlsecops.stages.models.scanfile import FileResult, Task
@@ -91,9 +92,9 @@ def run(changeset: Changeset, context: Context) -> StageResult:
             continue
         if art.size > policy.limits.max_file_mb * 1024 * 1024:
             result.findings.append(Finding(
-                rule_id="MLS115", stage=Stage.models, severity=Severity.high, path=art.path, line=1,
+                rule_id=rules.SCAN_LIMIT_EXCEEDED.id, stage=Stage.models, severity=Severity.high, path=art.path, line=1,
                 message=f"The file is larger than the policy's models.limits.max_file_mb ({policy.limits.max_file_mb} MiB) and was not scanned",
-                fingerprint=fingerprint("MLS115", art.path, "size"),
+                fingerprint=fingerprint(rules.SCAN_LIMIT_EXCEEDED.id, art.path, "size"),
             ))
             continue
         cached = cache.get(art.blob, art.path)

@@ -20,7 +20,7 @@ import traceback
 
 # Imported while the worker waits for its first task (the parent imports in parallel).
 WARM_MODULES = (
-    "mlsecops.stages.models.dispatch",
+    "mlsecops.stages.models.registry",
     "mlsecops.stages.models.engines.fickling_engine",
     "mlsecops.stages.models.engines.modelscan_engine",
     "fickling.fickle",

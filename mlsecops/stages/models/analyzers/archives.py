@@ -1,5 +1,5 @@
 """Containers other than zip (zips.py) and single compressed streams (compressed.py):
-tar and 7z, and the member-name checks every archive shares.
+tar and 7z (member-name checks: shared/members.py).
 
 Members are scanned recursively with limits on depth, member count and expanded
 size. Tar members are scanned in place; 7z members are decompressed into the
@@ -8,7 +8,6 @@ worker's temp folder, never anywhere else, and never under their own names.
 
 from __future__ import annotations
 
-import re
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,27 +17,11 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.subfile import SubFile
-from mlsecops.stages.models.analyzers import torch_tar
-from mlsecops.stages.models.scanfile import MB, ScanLimitError, ScanState, join_member, scan_stream
-
-
-def traversal(name: str) -> str | None:
-    """Why a member name escapes its extraction folder, or None."""
-    norm = name.replace("\\", "/")
-    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
-        return "absolute path"
-    if ".." in PurePosixPath(norm).parts:
-        return "'..' path segment"
-    if "\x00" in name:
-        return "NUL byte in the name"
-    return None
-
-
-def check_name(state: ScanState, name: str, member: str | None) -> None:
-    why = traversal(name)
-    if why:
-        state.observe("MLS114", Severity.high, f"Archive member {name!r} escapes the extraction folder ({why})",
-                      member, f"traversal:{name}", evidence=[name])
+from mlsecops.stages.models import rules
+from mlsecops.stages.models.context import MB, ScanLimitError, ScanState
+from mlsecops.stages.models.interface import Handles
+from mlsecops.stages.models.shared import torch_tar
+from mlsecops.stages.models.shared.members import check_name, join_member, traversal
 
 
 def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
@@ -49,27 +32,28 @@ def analyze_tar(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     try:
         tar = tarfile.open(fileobj=fh, mode="r:")  # type: ignore[call-overload]
     except (tarfile.TarError, OSError, EOFError) as exc:
-        state.observe("MLS120", Severity.medium, f"Not a readable tar archive: {exc}", member, "corrupt-tar")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Not a readable tar archive: {exc}", member, "corrupt-tar")
         return
     members: list[tarfile.TarInfo] = []
     try:
         for info in tar:
             if len(members) >= state.limits.max_members:
-                state.observe("MLS115", Severity.high, f"The archive has more than {state.limits.max_members} members", member, "member-limit")
+                state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high,
+                              f"The archive has more than {state.limits.max_members} members", member, "member-limit")
                 break
             members.append(info)
     except (tarfile.TarError, OSError, EOFError) as exc:
-        state.observe("MLS120", Severity.medium, f"The tar archive is corrupt: {exc}", member, "corrupt-tar")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"The tar archive is corrupt: {exc}", member, "corrupt-tar")
     torch_reads = torch_tar.members_read(members)
     for info in members:
         check_name(state, info.name, member)
         if (info.issym() or info.islnk()) and (traversal(info.linkname) or PurePosixPath(info.linkname).is_absolute()):
-            state.observe("MLS114", Severity.high, f"Tar member {info.name!r} links outside the archive ({info.linkname!r})",
+            state.observe(rules.ARCHIVE_PATH_TRAVERSAL, Severity.high, f"Tar member {info.name!r} links outside the archive ({info.linkname!r})",
                           member, f"tar-link:{info.name}")
         if not torch_tar.is_file(info) or any(t is info for t in torch_reads.values()):
             continue
         with member_stream(state, tar, fh, size, info, member) as (view, n):
-            scan_stream(state, view, n, PurePosixPath(info.name).name, join_member(member, info.name), depth + 1)
+            state.scan_child(view, n, PurePosixPath(info.name).name, join_member(member, info.name), depth + 1)
     for stream, info in torch_reads.items():
         state.formats.append(Format.pytorch_legacy.value)
         with member_stream(state, tar, fh, size, info, member) as (view, n):
@@ -87,7 +71,7 @@ def member_stream(state: ScanState, tar: tarfile.TarFile, fh: BinaryIO, size: in
         there = max(0, min(info.size, size - info.offset_data))
         if there < info.size:
             # extractfile hands over what there is before it raises: a loader unpickles that part.
-            state.observe("MLS120", Severity.medium, f"Tar member {info.name!r} runs past the end of the archive",
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Tar member {info.name!r} runs past the end of the archive",
                           member, f"tar-trunc:{info.name}")
         yield SubFile(fh, info.offset_data, there), there
         return
@@ -101,10 +85,10 @@ def member_stream(state: ScanState, tar: tarfile.TarFile, fh: BinaryIO, size: in
                 out.write(chunk)
                 written += len(chunk)
         except ScanLimitError as exc:
-            state.observe("MLS115", Severity.high, f"Tar member {info.name!r} was not read to its end: {exc}", member,
+            state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"Tar member {info.name!r} was not read to its end: {exc}", member,
                           f"tar-sparse:{info.name}")
         except (tarfile.TarError, OSError, EOFError) as exc:
-            state.observe("MLS120", Severity.medium, f"Tar member {info.name!r} is damaged after {written} bytes: {exc}",
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Tar member {info.name!r} is damaged after {written} bytes: {exc}",
                           member, f"tar-trunc:{info.name}")
     try:
         with path.open("rb") as spilled:
@@ -162,24 +146,27 @@ def analyze_7z(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
         with py7zr.SevenZipFile(fh, mode="r") as archive:
             infos = archive.list()
             if len(infos) > state.limits.max_members:
-                state.observe("MLS115", Severity.high, f"The archive has more than {state.limits.max_members} members", member, "member-limit")
+                state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high,
+                              f"The archive has more than {state.limits.max_members} members", member, "member-limit")
                 return
             declared = sum(i.uncompressed or 0 for i in infos)
             if declared > limit:
-                state.observe("MLS115", Severity.high, f"The archive declares {declared} bytes of content, above the {limit}-byte budget",
+                state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high,
+                              f"The archive declares {declared} bytes of content, above the {limit}-byte budget",
                               member, "7z-declared-size")
                 return
             for info in infos:
                 check_name(state, info.filename, member)
             if archive.needs_password():
-                state.observe("MLS121", Severity.low, "The 7z archive is encrypted and was not scanned", member, "encrypted-7z")
+                state.observe(rules.ENCRYPTED_MEMBER, Severity.low, "The 7z archive is encrypted and was not scanned", member, "encrypted-7z")
                 return
             archive.extract(factory=Factory())
     except ScanLimitError as exc:
-        state.observe("MLS115", Severity.high, f"{exc}", member, "7z-bomb")
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"{exc}", member, "7z-bomb")
         return
     except Exception as exc:  # noqa: BLE001 - py7zr raises many types on hostile input
-        state.observe("MLS120", Severity.medium, f"Not a readable 7z archive: {type(exc).__name__}: {exc}"[:300], member, "corrupt-7z")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium,
+                      f"Not a readable 7z archive: {type(exc).__name__}: {exc}"[:300], member, "corrupt-7z")
         return
     finally:
         for f in spilled.values():
@@ -187,6 +174,9 @@ def analyze_7z(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
     for filename, f in spilled.items():
         try:
             with f.path.open("rb") as mf:
-                scan_stream(state, mf, f.written, PurePosixPath(filename).name, join_member(member, filename), depth + 1)
+                state.scan_child(mf, f.written, PurePosixPath(filename).name, join_member(member, filename), depth + 1)
         finally:
             f.path.unlink(missing_ok=True)
+
+
+ANALYZERS = (Handles(frozenset({Format.tar}), analyze_tar), Handles(frozenset({Format.sevenzip}), analyze_7z))

@@ -12,8 +12,10 @@ from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
-from mlsecops.stages.models.analyzers.templates import judge_template
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models import rules
+from mlsecops.stages.models.context import ScanState
+from mlsecops.stages.models.interface import Handles
+from mlsecops.stages.models.shared.templating import judge_template
 
 _FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 STRING, ARRAY = 8, 9
@@ -90,4 +92,7 @@ def analyze_gguf(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: s
             else:
                 _skip_value(fh, size, vtype)
     except _Bad as exc:
-        state.observe("MLS120", Severity.medium, f"Malformed GGUF metadata: {exc}", member, "gguf")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Malformed GGUF metadata: {exc}", member, "gguf")
+
+
+ANALYZERS = (Handles(frozenset({Format.gguf}), analyze_gguf),)

@@ -1,57 +1,23 @@
-"""Keras models: the architecture config (HDF5 attribute `model_config`, or
-`config.json` in a `.keras` zip) is JSON; a Lambda layer in it carries code.
+"""Keras HDF5 models: the architecture config (HDF5 attribute `model_config`) is JSON; a
+Lambda layer in it carries code (shared/keras_config.py, which also reads `.keras` zips).
 
 mlsecops reads the config itself, without TensorFlow or Keras: the HDF5 file with
-h5py (attributes only, no datasets) inside the sandboxed worker, the `.keras` zip's
-`config.json` as JSON. modelscan's Keras scanners need TensorFlow (without it they only
-report an error), so they run on top-level files only where TensorFlow is installed.
+h5py (attributes only, no datasets) inside the sandboxed worker. modelscan's Keras
+scanners need TensorFlow (without it they only report an error), so they run on
+top-level files only where TensorFlow is installed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
-from mlsecops.stages.models.scanfile import ScanState
-
-MAX_CONFIG = 64 * 1024 * 1024
-
-
-def _layers(node: Any, path: str = "", budget: list[int] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-    budget = budget if budget is not None else [200_000]
-    budget[0] -= 1
-    if budget[0] < 0:
-        return
-    if isinstance(node, dict):
-        if "class_name" in node:
-            yield path, node
-        for k, v in node.items():
-            yield from _layers(v, f"{path}/{k}", budget)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _layers(v, f"{path}[{i}]", budget)
-
-
-def judge_config(state: ScanState, config: Any, member: str | None) -> None:
-    for where, layer in _layers(config):
-        cls = str(layer.get("class_name", ""))
-        cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
-        name = str(layer.get("name") or (cfg.get("name", "") if cfg else "") or where)
-        if cls == "Lambda":
-            fn = cfg.get("function") if cfg else None
-            has_code = isinstance(fn, (list, dict)) or (isinstance(fn, str) and len(fn) > 40)
-            state.observe("MLS108", Severity.high,
-                          f"Keras Lambda layer {name!r}" + (" carries serialized Python bytecode" if has_code else " references a Python function"),
-                          member, f"keras-lambda:{name or where}", evidence=[where])
-        module = layer.get("module")
-        if isinstance(module, str) and module and not module.startswith(("keras", "tensorflow", "tf_keras")):
-            state.observe("MLS103", Severity(state.task.unknown_globals) if state.task.unknown_globals != "off" else Severity.info,
-                          f"Keras layer {cls!r} comes from module {module!r}, whose code runs when the model is loaded",
-                          member, f"keras-custom:{module}.{cls}")
+from mlsecops.stages.models import rules
+from mlsecops.stages.models.context import ScanState
+from mlsecops.stages.models.interface import Handles
+from mlsecops.stages.models.shared.keras_config import judge_config, whole_file_engines
 
 
 def analyze_h5(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str, member: str | None, depth: int) -> None:
@@ -62,7 +28,7 @@ def analyze_h5(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
         with h5py.File(fh, "r") as f:
             raw = f.attrs.get("model_config")
     except Exception as exc:  # noqa: BLE001 - h5py raises many types on hostile files
-        state.observe("MLS120", Severity.medium, f"Not a readable HDF5 file: {type(exc).__name__}: {exc}"[:200], member, "corrupt-h5")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Not a readable HDF5 file: {type(exc).__name__}: {exc}"[:200], member, "corrupt-h5")
         return
     if raw is None:
         return
@@ -71,38 +37,12 @@ def analyze_h5(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: str
     try:
         config = json.loads(text)
     except ValueError as exc:
-        state.observe("MLS120", Severity.medium, f"Keras model_config is not JSON: {exc}", member, "keras-config")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Keras model_config is not JSON: {exc}", member, "keras-config")
         return
     judge_config(state, config, member)
     state.engines_run.add("mlsecops")
     if member is None:
-        modelscan_keras(state, ".h5")
+        whole_file_engines(state, ".h5")
 
 
-def modelscan_keras(state: ScanState, suffix: str) -> None:
-    """modelscan's Keras scanner on the whole file, where it can work (TensorFlow installed)."""
-    if not state.engine_enabled("modelscan"):
-        return
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is None:
-        state.notes.append("modelscan's Keras scanner needs TensorFlow, which is not installed; "
-                           "mlsecops read the model config itself")
-        return
-    from mlsecops.stages.models.engines import modelscan_engine
-
-    modelscan_engine.scan_file(state, Path(state.task.source), suffix, None)
-
-
-def analyze_config_json(state: ScanState, fh: BinaryIO, size: int, member: str | None) -> None:
-    """`config.json` of a Keras v3 archive."""
-    if size > MAX_CONFIG:
-        state.observe("MLS115", Severity.high, "Keras config.json is too large to check", member, "keras-config-size")
-        return
-    fh.seek(0)
-    try:
-        config = json.loads(fh.read(size))
-    except (ValueError, RecursionError) as exc:
-        state.observe("MLS120", Severity.medium, f"Keras config.json is not JSON: {exc}"[:200], member, "keras-config")
-        return
-    judge_config(state, config, member)
+ANALYZERS = (Handles(frozenset({Format.hdf5, Format.keras_h5}), analyze_h5),)

@@ -10,8 +10,10 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.npy import read_header
-from mlsecops.stages.models.analyzers import pickles
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models import rules
+from mlsecops.stages.models.context import ScanState
+from mlsecops.stages.models.interface import Handles
+from mlsecops.stages.models.shared.pickle_region import analyze_region
 
 MAX_HEADER = 16 * 1024 * 1024
 
@@ -20,14 +22,17 @@ def analyze_npy(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     state.engines_run.add("mlsecops")
     header = read_header(fh, size, MAX_HEADER)
     if header.corrupt is not None:
-        state.observe("MLS120", Severity.medium, f"Malformed .npy header (numpy.load refuses it): {header.corrupt}"[:300],
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Malformed .npy header (numpy.load refuses it): {header.corrupt}"[:300],
                       member, "npy-header")
         return
     if header.unreadable is not None:
-        state.observe("MLS115", Severity.high, f"The .npy payload could not be classified: {header.unreadable}; "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The .npy payload could not be classified: {header.unreadable}; "
                       "numpy.load(allow_pickle=True) unpickles it if its numpy makes the dtype an object dtype, "
                       "so it was walked as a pickle"[:400], member, "npy-unreadable")
     elif not header.hasobject:
         return
     state.formats.append(Format.numpy_object.value)
-    pickles.analyze_region(state, fh, header.data_offset, size, member, name, expect_pickle=True, depth=depth)
+    analyze_region(state, fh, header.data_offset, size, member, name, expect_pickle=True, depth=depth)
+
+
+ANALYZERS = (Handles(frozenset({Format.numpy, Format.numpy_object}), analyze_npy),)

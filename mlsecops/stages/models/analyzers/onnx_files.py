@@ -21,8 +21,10 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats import protobuf
 from mlsecops.formats.kinds import Format
-from mlsecops.stages.models.analyzers.archives import traversal
-from mlsecops.stages.models.scanfile import ScanState, model_folder
+from mlsecops.stages.models import rules
+from mlsecops.stages.models.context import ScanState, model_folder
+from mlsecops.stages.models.interface import Handles
+from mlsecops.stages.models.shared.members import traversal
 
 MAX_FIELDS = 20_000_000     # fields visited in one model, over all its messages
 MAX_NESTING = 64            # graphs inside attributes inside graphs...
@@ -150,16 +152,19 @@ def analyze_onnx(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: s
     try:
         refs = external_refs(fh, size)
     except protobuf.FieldLimit as exc:
-        state.observe("MLS115", Severity.high, f"The ONNX model was not fully read ({exc}): tensors past the limit may "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The ONNX model was not fully read ({exc}): tensors past the limit may "
                       "read external files", member, "onnx-limit")
         return
     except protobuf.WireError as exc:
-        state.observe("MLS120", Severity.medium, f"Malformed ONNX protobuf (onnx.load fails on it too): {exc}", member, "onnx")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Malformed ONNX protobuf (onnx.load fails on it too): {exc}", member, "onnx")
         return
     folder = model_folder(state, member)
     for ref in refs:
         why = escapes(ref.location, folder)
         if why:
-            state.observe("MLS114", Severity.high, f"ONNX external data location {ref.location!r} reads a file outside the "
+            state.observe(rules.ARCHIVE_PATH_TRAVERSAL, Severity.high, f"ONNX external data location {ref.location!r} reads a file outside the "
                           f"model folder ({why}), in {ref.where}", member, f"onnx-external:{ref.location}",
                           evidence=[ref.location, ref.where])
+
+
+ANALYZERS = (Handles(frozenset({Format.onnx}), analyze_onnx),)

@@ -9,7 +9,9 @@ from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats.kinds import Format
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models import rules
+from mlsecops.stages.models.context import ScanState
+from mlsecops.stages.models.interface import Handles
 
 MAX_HEADER = 100 * 1024 * 1024
 _DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
@@ -53,13 +55,17 @@ def analyze_safetensors(state: ScanState, fmt: Format, fh: BinaryIO, size: int, 
     (n,) = struct.unpack("<Q", fh.read(8))
     state.engines_run.add("mlsecops")
     if n > MAX_HEADER:
-        state.observe("MLS120", Severity.medium, f"safetensors header of {n} bytes is larger than any real model's", member, "st-header")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium,
+                      f"safetensors header of {n} bytes is larger than any real model's", member, "st-header")
         return
     try:
         header = json.loads(fh.read(n))
     except (ValueError, RecursionError) as exc:
-        state.observe("MLS120", Severity.medium, f"safetensors header is not JSON: {exc}"[:200], member, "st-header")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"safetensors header is not JSON: {exc}"[:200], member, "st-header")
         return
     found = problems(header, size - 8 - n)
     if found:
-        state.observe("MLS120", Severity.medium, f"Malformed safetensors header: {found[0]}", member, "st-header", evidence=found[:5])
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Malformed safetensors header: {found[0]}", member, "st-header", evidence=found[:5])
+
+
+ANALYZERS = (Handles(frozenset({Format.safetensors}), analyze_safetensors),)

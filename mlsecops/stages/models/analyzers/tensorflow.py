@@ -9,7 +9,9 @@ from typing import BinaryIO
 from mlsecops.findings import Severity
 from mlsecops.formats import protobuf
 from mlsecops.formats.kinds import Format
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models import rules
+from mlsecops.stages.models.context import ScanState
+from mlsecops.stages.models.interface import Handles
 
 RUNS_PYTHON = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
 TOUCHES_FILES = {"ReadFile", "WriteFile", "MatchingFiles", "ImmutableConst", "DebugIdentity", "DebugIdentityV2",
@@ -57,16 +59,19 @@ def analyze_graph(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: 
         if not ops:  # as a frozen GraphDef
             ops = _ops(fh, 0, size, (1, 2), budget)
     except protobuf.FieldLimit as exc:
-        state.observe("MLS115", Severity.high, f"The TensorFlow graph was not fully read ({exc}): ops past the limit "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The TensorFlow graph was not fully read ({exc}): ops past the limit "
                       "were not checked", member, "tf-limit")
     except protobuf.WireError as exc:
         if not ops:
-            state.observe("MLS120", Severity.medium, f"Malformed TensorFlow protobuf (TensorFlow fails on it too): {exc}",
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Malformed TensorFlow protobuf (TensorFlow fails on it too): {exc}",
                           member, "tf-graph")
     for op in sorted(set(ops)):
         if op in RUNS_PYTHON:
-            state.observe("MLS117", Severity.critical, f"The graph uses {op}, which runs arbitrary Python when the graph executes",
+            state.observe(rules.TENSORFLOW_UNSAFE_OP, Severity.critical, f"The graph uses {op}, which runs arbitrary Python when the graph executes",
                           member, f"tf-op:{op}", evidence=[f"op {op}"])
         elif op in TOUCHES_FILES:
-            state.observe("MLS117", Severity.high, f"The graph uses {op}, which reads or writes files when the graph executes",
+            state.observe(rules.TENSORFLOW_UNSAFE_OP, Severity.high, f"The graph uses {op}, which reads or writes files when the graph executes",
                           member, f"tf-op:{op}", evidence=[f"op {op}"])
+
+
+ANALYZERS = (Handles(frozenset({Format.tf_savedmodel}), analyze_graph),)

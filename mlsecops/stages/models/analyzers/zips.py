@@ -4,7 +4,7 @@ Keras v3, and plain zips.
 Members come from the central directory and from the local headers: a member that
 only has a local header (the directory is missing, truncated, or leaves it out) is what
 a stream reader or `unzip -F` loads, so it is scanned too. Stored members are scanned
-in place; compressed ones are decoded lazily (`compressed.scan_expanded`). The member
+in place; compressed ones are decoded lazily (`shared/decoded.py`). The member
 torch unpickles, `<first folder>/data.pkl` matched case-insensitively as miniz does
 (and `constants.pkl` for TorchScript), is walked as a pickle whatever it looks like.
 PyTorch tensor storages (`*/data/<n>`) are never read: torch.load never unpickles them.
@@ -23,9 +23,13 @@ from mlsecops.formats import ziparchive
 from mlsecops.formats.detect import zip_kind_of
 from mlsecops.formats.kinds import Format
 from mlsecops.formats.subfile import SubFile
-from mlsecops.stages.models.analyzers import compressed, pickles
-from mlsecops.stages.models.analyzers.archives import check_name
-from mlsecops.stages.models.scanfile import MB, ScanState, join_member, scan_as, scan_stream
+from mlsecops.stages.models import rules
+from mlsecops.stages.models.context import MB, ScanState
+from mlsecops.stages.models.interface import Engine, Handles
+from mlsecops.stages.models.shared import keras_config
+from mlsecops.stages.models.shared.decoded import ExpansionLimit, open_expansion, scan_expanded
+from mlsecops.stages.models.shared.members import check_name, join_member
+from mlsecops.stages.models.shared.pickle_region import MAX_ENGINE_BYTES
 
 _TORCH_SKIP = re.compile(r"(^|/)data/\d+$")  # storages: raw tensor bytes, large, never unpickled
 _CHUNK = 1 << 20
@@ -53,19 +57,20 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     hidden = ziparchive.local_entries(fh, size, room + 1, ziparchive.covered_spans(directory, size), budget)
     if directory.truncated or len(hidden) > room:
         hidden = hidden[: max(0, room)]
-        state.observe("MLS115", Severity.high, f"The archive has more than {state.limits.max_members} members; the rest were not scanned",
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high,
+                      f"The archive has more than {state.limits.max_members} members; the rest were not scanned",
                       member, "member-limit")
     if broken is not None:
         if not hidden:
-            state.observe("MLS120", Severity.medium, f"Not a readable zip archive: {broken}", member, "corrupt-zip")
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Not a readable zip archive: {broken}", member, "corrupt-zip")
             return
-        state.observe("MLS120", Severity.medium, f"The zip's central directory is unreadable ({broken}): the {len(hidden)} "
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"The zip's central directory is unreadable ({broken}): the {len(hidden)} "
                       "member(s) found by their local headers were scanned, as stream readers would load them",
                       member, "corrupt-zip", evidence=[e.name for e in hidden[:5]])
         fmt = zip_kind_of([e.name for e in hidden])
     else:
         for e in hidden:
-            state.observe("MLS111", Severity.high, f"Zip member {e.name!r} has a local header but is not in the central "
+            state.observe(rules.ZIP_STRUCTURE_TAMPERING, Severity.high, f"Zip member {e.name!r} has a local header but is not in the central "
                           "directory: stream readers and `unzip -F` load it, zipfile-based scanners never see it",
                           member, f"zip-hidden:{e.header_offset}", evidence=[f"local header at offset {e.header_offset}"])
     entries = directory.entries + hidden
@@ -75,12 +80,12 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
     if code_members and torch_like:
         sev = Severity.high if fmt == Format.pytorch_zip else Severity.medium
         kind = "A torch.save checkpoint" if fmt == Format.pytorch_zip else "A TorchScript archive"
-        state.observe("MLS109", sev, f"{kind} carries TorchScript code ({len(code_members)} file(s)) that torch.jit.load compiles and runs",
+        state.observe(rules.TORCHSCRIPT_CODE, sev,
+                      f"{kind} carries TorchScript code ({len(code_members)} file(s)) that torch.jit.load compiles and runs",
                       member, "torchscript-code", evidence=code_members[:5])
-    fickling_zip = member is None and broken is None and not hidden and not directory.issues and state.engine_enabled("fickling") \
-        and all(e.size <= pickles.MAX_ENGINE_BYTES for e in entries if _fickling_picks(e.name))
-    if fickling_zip:
-        state.fickling_zip = {e.name for e in entries if _fickling_picks(e.name)}
+    zip_engines = _zip_engines(state, entries) if member is None and broken is None and not hidden and not directory.issues else []
+    for engine in zip_engines:
+        state.zip_members[engine.name] = {e.name for e in entries if engine.picks(e.name)}
     unpickled = torch_pickles(directory.entries or hidden)
     for entry in entries:
         check_name(state, entry.name, member)
@@ -96,16 +101,16 @@ def analyze_zip(state: ScanState, fmt: Format, fh: BinaryIO, size: int, name: st
         try:
             _zip_member(state, fh, entry, sub, member, depth, flagged.get(entry.name, []), force)
         except ziparchive.ZipLimitError as exc:
-            state.observe("MLS115", Severity.high, f"Zip member {entry.name!r} {exc}", member, f"zip-bomb:{entry.name}")
+            state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"Zip member {entry.name!r} {exc}", member, f"zip-bomb:{entry.name}")
         except ziparchive.ZipUnsupported as exc:
-            state.observe("MLS115", Severity.high, f"Zip member {entry.name!r}: could not read: {exc}; a loader that has "
+            state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"Zip member {entry.name!r}: could not read: {exc}; a loader that has "
                           "the codec reads it, so its content is unchecked", member, f"unreadable:{entry.name}")
         except ziparchive.ZipFormatError as exc:
-            state.observe("MLS120", Severity.medium, f"Zip member {entry.name!r} cannot be read: {exc}", member, f"zip-member:{entry.name}")
-    if fickling_zip and state.fickling_zip & set(state.walks):
-        from mlsecops.stages.models.engines import fickling_engine
-
-        fickling_engine.scan_zip(state, Path(state.task.source))
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Zip member {entry.name!r} cannot be read: {exc}",
+                          member, f"zip-member:{entry.name}")
+    for engine in zip_engines:
+        if state.zip_members[engine.name] & set(state.walks):
+            engine.scan_whole(state, Path(state.task.source), "zip", None)
 
 
 def _report_issues(state: ScanState, directory: ziparchive.ZipDirectory, member: str | None) -> dict[str, list[ziparchive.ZipIssue]]:
@@ -114,32 +119,34 @@ def _report_issues(state: ScanState, directory: ziparchive.ZipDirectory, member:
         if issue.kind in ("encrypted-flag", "strong-encryption-flag"):
             flagged.setdefault(issue.member, []).append(issue)
         elif issue.kind == "truncated":
-            state.observe("MLS120", Severity.medium, f"Zip member {issue.member!r}: {issue.detail}", member, f"zip-truncated:{issue.member}")
+            state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Zip member {issue.member!r}: {issue.detail}", member,
+                          f"zip-truncated:{issue.member}")
         elif issue.kind == "bad-local-header":
-            state.observe("MLS111", Severity.high, f"Zip member {issue.member!r}: {issue.detail}", member, f"zip-local:{issue.member}")
+            state.observe(rules.ZIP_STRUCTURE_TAMPERING, Severity.high, f"Zip member {issue.member!r}: {issue.detail}",
+                          member, f"zip-local:{issue.member}")
         else:
-            state.observe("MLS111", Severity.high, f"Zip member {issue.member!r}: {issue.detail}", member,
+            state.observe(rules.ZIP_STRUCTURE_TAMPERING, Severity.high, f"Zip member {issue.member!r}: {issue.detail}", member,
                           f"zip-{issue.kind}:{issue.member}", evidence=[issue.detail])
     return flagged
 
 
-def _fickling_picks(name: str) -> bool:
-    """The members fickling.loader.scan_zip_archive reads: by extension."""
-    return PurePosixPath(name).suffix.lower() in (".pkl", ".pickle", ".bin")
+def _zip_engines(state: ScanState, entries: list[ziparchive.ZipEntry]) -> list[Engine]:
+    """The engines that scan a whole (well-formed, top-level) zip themselves, where every member
+    they read is small enough for them: they get the members they pick instead of mlsecops."""
+    return [engine for engine in state.enabled_engines() if "zip" in engine.whole
+            and all(e.size <= MAX_ENGINE_BYTES for e in entries if engine.picks(e.name))]
 
 
 def _keras_config(state: ScanState, fh: BinaryIO, entry: ziparchive.ZipEntry, sub: str) -> None:
-    from mlsecops.stages.models.analyzers import keras
-
     state.formats.append(Format.keras_v3.value)
     try:
-        data, _ = ziparchive.read_member(fh, entry, keras.MAX_CONFIG)
+        data, _ = ziparchive.read_member(fh, entry, keras_config.MAX_CONFIG)
     except (ziparchive.ZipFormatError, ziparchive.ZipLimitError) as exc:
-        state.observe("MLS120", Severity.medium, f"Keras config.json cannot be read: {exc}", sub, "keras-config")
+        state.observe(rules.CORRUPT_MODEL_FILE, Severity.medium, f"Keras config.json cannot be read: {exc}", sub, "keras-config")
         return
-    keras.analyze_config_json(state, io.BytesIO(data), len(data), sub)
+    keras_config.analyze_config_json(state, io.BytesIO(data), len(data), sub)
     if "!" not in sub:
-        keras.modelscan_keras(state, ".keras")
+        keras_config.whole_file_engines(state, ".keras")
 
 
 def _zip_member(state: ScanState, fh: BinaryIO, entry: ziparchive.ZipEntry, sub: str, parent: str | None, depth: int,
@@ -153,29 +160,29 @@ def _zip_member(state: ScanState, fh: BinaryIO, entry: ziparchive.ZipEntry, sub:
         if entry.in_directory:
             _report_crc(state, entry, parent, _crc_matches(view, entry))
         if force is not None:
-            scan_as(state, force, view, entry.size, name, sub, depth + 1)
+            state.scan_child_as(force, view, entry.size, name, sub, depth + 1)
         else:
-            scan_stream(state, view, entry.size, name, sub, depth + 1)
+            state.scan_child(view, entry.size, name, sub, depth + 1)
         return
     codec = ziparchive.member_codec(entry)
     what = f"Zip member {entry.name!r}"
-    exp = compressed.open_expansion(state, codec, lambda: ziparchive.member_source(fh, entry), parent, what, limit, crc=True)
+    exp = open_expansion(state, codec, lambda: ziparchive.member_source(fh, entry), parent, what, limit, crc=True)
     if exp is None:
         return
     with exp:
         if flags:
             try:
                 exp.materialize()
-            except compressed.ExpansionLimit:
+            except ExpansionLimit:
                 pass
             if exp.error is not None or not exp.eof or (exp.crc & 0xFFFFFFFF) != entry.crc:
-                state.observe("MLS121", Severity.low, f"Zip member {entry.name!r} is encrypted and was not scanned", parent,
+                state.observe(rules.ENCRYPTED_MEMBER, Severity.low, f"Zip member {entry.name!r} is encrypted and was not scanned", parent,
                               f"encrypted:{entry.name}")
                 return
             kinds = ", ".join(sorted({f.kind for f in flags}))
-            state.observe("MLS112", Severity.high, f"Zip member {entry.name!r} is flagged encrypted ({kinds}) but its data is "
+            state.observe(rules.ZIP_FAKE_ENCRYPTION, Severity.high, f"Zip member {entry.name!r} is flagged encrypted ({kinds}) but its data is "
                           "plain and valid: loaders read it, scanners that honour the flag skip it", parent, f"fake-encryption:{entry.name}")
-        compressed.scan_expanded(state, exp, name, sub, parent, depth, what, force=force)
+        scan_expanded(state, exp, name, sub, parent, depth, what, force=force)
         if exp.eof and not exp.holes and exp.error is None and not flags and entry.in_directory:
             _report_crc(state, entry, parent, (exp.crc & 0xFFFFFFFF) == entry.crc)
 
@@ -193,5 +200,8 @@ def _crc_matches(view: SubFile, entry: ziparchive.ZipEntry) -> bool:
 
 def _report_crc(state: ScanState, entry: ziparchive.ZipEntry, parent: str | None, ok: bool) -> None:
     if not ok:
-        state.observe("MLS113", Severity.medium, f"Zip member {entry.name!r} has a CRC-32 that does not match its data "
+        state.observe(rules.ZIP_CRC_MISMATCH, Severity.medium, f"Zip member {entry.name!r} has a CRC-32 that does not match its data "
                       "(zipfile-based scanners raise and skip it; PyTorch loads it)", parent, f"crc:{entry.name}")
+
+
+ANALYZERS = (Handles(frozenset({Format.pytorch_zip, Format.torchscript, Format.keras_v3, Format.npz, Format.zip}), analyze_zip),)

@@ -1,1 +1,2 @@
-"""Third-party engines (fickling, modelscan) behind one small shape: they observe into a ScanState."""
+"""Third-party engines (fickling, modelscan): interface.py's Engine, listed in registry.py;
+each observes into the ScanState it is given, under its own name."""

@@ -14,16 +14,17 @@ import contextlib
 import io
 import re
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mlsecops.findings import Severity
 from mlsecops.formats.pickle import WalkResult
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.allowlist import judge, normalise
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models.context import ScanState
 
 _IMPORT = re.compile(r"from ([\w.]+) import ([\w.]+)")
 _CALL = re.compile(r"`?([A-Za-z_][\w.]*)\(")
-ENGINE = "fickling"
+NAME = "fickling"
 
 
 def _map(severity_name: str) -> Severity | None:
@@ -37,7 +38,7 @@ def scan(state: ScanState, data: bytes, member: str | None, stacked: bool, walk:
     from fickling.analysis import check_safety
     from fickling.fickle import Pickled, StackedPickle
 
-    state.engines_run.add(ENGINE)
+    state.engines_run.add(NAME)
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
@@ -62,7 +63,7 @@ def scan_zip(state: ScanState, path: Path) -> None:
     """
     from fickling.loader import scan_zip_archive
 
-    state.engines_run.add(ENGINE)
+    state.engines_run.add(NAME)
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
@@ -99,10 +100,11 @@ def _merge(state: ScanState, member: str | None, results: list, walk: WalkResult
             if target is None and _calls_only(str(r.trigger or r.message), allowed):
                 continue
             if target:
-                state.observe("MLS101", sev, "", member, target, engine=ENGINE, evidence=[f"fickling {r.analysis_name}: {_short(r.message)}"])
+                state.observe(rules.DANGEROUS_PICKLE_IMPORT, sev, "", member, target, engine=NAME,
+                              evidence=[f"fickling {r.analysis_name}: {_short(r.message)}"])
             else:
-                state.observe("MLS116", sev, f"fickling {r.analysis_name}: {_short(r.message)}", member,
-                              f"fickling:{r.analysis_name}", engine=ENGINE, evidence=[_short(str(r.trigger or ""))])
+                state.observe(rules.ENGINE_FINDING, sev, f"fickling {r.analysis_name}: {_short(r.message)}", member,
+                              f"fickling:{r.analysis_name}", engine=NAME, evidence=[_short(str(r.trigger or ""))])
 
 
 def _import(state: ScanState, member: str | None, module: str, name: str, sev_name: str, r: object) -> None:
@@ -112,11 +114,11 @@ def _import(state: ScanState, member: str | None, module: str, name: str, sev_na
            "LIKELY_UNSAFE": Severity.medium, "SUSPICIOUS": Severity.low}.get(sev_name, Severity.info)
     evidence = [f"fickling {getattr(r, 'analysis_name', '')}: {_short(getattr(r, 'message', ''))}"]
     if state.has(member, key):
-        state.observe("MLS101", sev, "", member, key, engine=ENGINE, evidence=evidence)
+        state.observe(rules.DANGEROUS_PICKLE_IMPORT, sev, "", member, key, engine=NAME, evidence=evidence)
         return
     if judge(module, name, state.lists).verdict == "allow" and sev == Severity.critical:
-        state.observe("MLS116", Severity.medium, f"fickling flags {module}.{name}, which mlsecops's allowlist accepts",
-                      member, f"fickling-allowlisted:{module}.{name}", engine=ENGINE, evidence=evidence)
+        state.observe(rules.ENGINE_FINDING, Severity.medium, f"fickling flags {module}.{name}, which mlsecops's allowlist accepts",
+                      member, f"fickling-allowlisted:{module}.{name}", engine=NAME, evidence=evidence)
 
 
 def _matching_global(text: str, keys: set[str]) -> str | None:
@@ -138,9 +140,29 @@ def _failed(state: ScanState, member: str | None, walk: WalkResult, why: str) ->
     if walk.complete:
         state.errors.append(f"fickling could not analyse {member or 'the pickle'}: {why}")
     else:
-        state.observe("MLS105", Severity.medium, "The pickle stream is broken", member, "malformed", engine=ENGINE,
+        state.observe(rules.MALFORMED_PICKLE, Severity.medium, "The pickle stream is broken", member, "malformed", engine=NAME,
                       evidence=[f"fickling: {why}"])
 
 
 def _short(text: object) -> str:
     return " ".join(str(text).split())[:240]
+
+
+class Fickling:
+    """The Engine (interface.py): pickles mlsecops extracted, and whole well-formed zips."""
+
+    name = NAME
+    whole = frozenset({"zip"})
+
+    def scan_pickle(self, state: ScanState, data: bytes, member: str | None, walk: WalkResult) -> None:
+        scan(state, data, member, walk.pickles > 1, walk)
+
+    def scan_whole(self, state: ScanState, path: Path, kind: str, member: str | None) -> None:
+        scan_zip(state, path)
+
+    def picks(self, name: str) -> bool:
+        """The members fickling.loader.scan_zip_archive reads: by extension."""
+        return PurePosixPath(name).suffix.lower() in (".pkl", ".pickle", ".bin")
+
+
+ENGINE = Fickling()

@@ -17,10 +17,11 @@ from typing import Any
 
 from mlsecops.findings import Severity
 from mlsecops.formats.pickle import WalkResult
+from mlsecops.stages.models import rules
 from mlsecops.stages.models.allowlist import judge, normalise
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models.context import ScanState
 
-ENGINE = "modelscan"
+NAME = "modelscan"
 _SEV = {"CRITICAL": Severity.critical, "HIGH": Severity.high, "MEDIUM": Severity.medium, "LOW": Severity.low}
 
 
@@ -58,7 +59,7 @@ def scan_file(state: ScanState, source: Path, suffix: str, member: str | None) -
 
 def _scan(state: ScanState, path: Path, member: str | None, well_formed: bool,
           resolved: set[tuple[str, str]] | None = None) -> None:
-    state.engines_run.add(ENGINE)
+    state.engines_run.add(NAME)
     try:
         report = _run(path)
     except Exception as exc:  # noqa: BLE001 - an engine failing on hostile input is data
@@ -75,24 +76,24 @@ def _scan(state: ScanState, path: Path, member: str | None, well_formed: bool,
             if (mod, name) in (resolved or ()):
                 # mlsecops resolved every use (a constant getattr, an embedded checkpoint) and
                 # judged what it resolves to: the import itself is evidence, not a finding.
-                state.observe("MLS116", Severity.info, f"modelscan flags {mod}.{name}; every use of it in this "
+                state.observe(rules.ENGINE_FINDING, Severity.info, f"modelscan flags {mod}.{name}; every use of it in this "
                               "pickle was resolved and judged by what it names", member,
-                              f"modelscan-resolved:{key}", engine=ENGINE, evidence=evidence)
+                              f"modelscan-resolved:{key}", engine=NAME, evidence=evidence)
             elif state.has(member, key):
-                state.observe("MLS101", sev, "", member, key, engine=ENGINE, evidence=evidence)
+                state.observe(rules.DANGEROUS_PICKLE_IMPORT, sev, "", member, key, engine=NAME, evidence=evidence)
             elif judge(mod, name, state.lists).verdict == "allow":
-                state.observe("MLS116", Severity.medium, f"modelscan flags {mod}.{name}, which mlsecops's allowlist accepts",
-                              member, f"modelscan-allowlisted:{key}", engine=ENGINE, evidence=evidence)
+                state.observe(rules.ENGINE_FINDING, Severity.medium, f"modelscan flags {mod}.{name}, which mlsecops's allowlist accepts",
+                              member, f"modelscan-allowlisted:{key}", engine=NAME, evidence=evidence)
             else:
-                state.observe("MLS101", sev, f"modelscan: {issue.get('description', '')}"[:300], member, key,
-                              engine=ENGINE, evidence=evidence)
+                state.observe(rules.DANGEROUS_PICKLE_IMPORT, sev, f"modelscan: {issue.get('description', '')}"[:300], member, key,
+                              engine=NAME, evidence=evidence)
         elif operator.startswith("Lambda") or "lambda" in str(issue.get("description", "")).lower():
             ours = [k for (m, k) in state.obs if m == member and k.startswith("keras-lambda:")]
-            state.observe("MLS108", sev, "modelscan reports a Keras Lambda layer", member, ours[0] if ours else "keras-lambda:?",
-                          engine=ENGINE, evidence=evidence)
+            state.observe(rules.KERAS_LAMBDA_LAYER, sev, "modelscan reports a Keras Lambda layer", member, ours[0] if ours else "keras-lambda:?",
+                          engine=NAME, evidence=evidence)
         else:
-            state.observe("MLS116", sev, f"modelscan: {issue.get('description', '')}"[:300], member,
-                          f"modelscan:{operator or module}", engine=ENGINE, evidence=evidence)
+            state.observe(rules.ENGINE_FINDING, sev, f"modelscan: {issue.get('description', '')}"[:300], member,
+                          f"modelscan:{operator or module}", engine=NAME, evidence=evidence)
     for err in report.get("errors", []):
         desc = str(err.get("description", err))[:200]
         _failed(state, member, well_formed, desc)
@@ -102,5 +103,31 @@ def _failed(state: ScanState, member: str | None, well_formed: bool, why: str) -
     if well_formed:
         state.errors.append(f"modelscan could not scan {member or 'the file'}: {why}")
     else:
-        state.observe("MLS105", Severity.medium, "The pickle stream is broken", member, "malformed", engine=ENGINE,
+        state.observe(rules.MALFORMED_PICKLE, Severity.medium, "The pickle stream is broken", member, "malformed", engine=NAME,
                       evidence=[f"modelscan: {why}"])
+
+
+class Modelscan:
+    """The Engine (interface.py): pickles mlsecops extracted, and whole Keras files where
+    TensorFlow is installed (modelscan's Keras scanners only report an error without it)."""
+
+    name = NAME
+    whole = frozenset({".h5", ".keras"})
+
+    def scan_pickle(self, state: ScanState, data: bytes, member: str | None, walk: WalkResult) -> None:
+        scan_pickle(state, data, member, walk)
+
+    def scan_whole(self, state: ScanState, path: Path, kind: str, member: str | None) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorflow") is None:
+            state.notes.append("modelscan's Keras scanner needs TensorFlow, which is not installed; "
+                               "mlsecops read the model config itself")
+            return
+        scan_file(state, path, kind, member)
+
+    def picks(self, name: str) -> bool:
+        return False
+
+
+ENGINE = Modelscan()

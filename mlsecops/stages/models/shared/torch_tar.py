@@ -27,8 +27,9 @@ from typing import BinaryIO
 
 from mlsecops.findings import Severity
 from mlsecops.formats.pickle import Global
-from mlsecops.stages.models.analyzers import pickles
-from mlsecops.stages.models.scanfile import ScanState
+from mlsecops.stages.models import rules
+from mlsecops.stages.models.context import ScanState
+from mlsecops.stages.models.shared.pickle_region import analyze_region
 
 READS = ("storages", "tensors", "pickle")  # in torch's order; names exact, at the top
 ELEMENT_SIZE = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "LongStorage": 8, "IntStorage": 4,
@@ -93,8 +94,7 @@ def _link_target(members: list[tarfile.TarInfo], info: tarfile.TarInfo) -> tarfi
 def analyze_member(state: ScanState, fh: BinaryIO, size: int, name: str, member: str, depth: int) -> None:
     """Walk one member torch reads (`storages`, `tensors` or `pickle`) as torch reads it."""
     if name == "pickle":
-        pickles.analyze_region(state, fh, 0, size, member, name, max_pickles=1, depth=depth,
-                               persistent="torch-tar")
+        analyze_region(state, fh, 0, size, member, name, max_pickles=1, depth=depth, persistent="torch-tar")
         return
     pos = 0
     try:
@@ -109,7 +109,7 @@ def analyze_member(state: ScanState, fh: BinaryIO, size: int, name: str, member:
     except _Ends:
         return
     except _Lost as exc:
-        state.observe("MLS115", Severity.high, f"The legacy torch checkpoint's {name!r} stream could not be followed "
+        state.observe(rules.SCAN_LIMIT_EXCEEDED, Severity.high, f"The legacy torch checkpoint's {name!r} stream could not be followed "
                       f"after offset {pos} ({exc}): torch.load unpickles what follows", member, f"torch-tar:{name}")
 
 
@@ -118,7 +118,7 @@ def _small_pickle(state: ScanState, fh: BinaryIO, pos: int, size: int, member: s
     """Walk and judge the one pickle at `pos`; (its end, the value it returns)."""
     if pos >= size:
         raise _Ends  # pickle.load at the end of the file: EOFError
-    one = pickles.analyze_region(state, fh, pos, size, f"{member}#pickle@{pos}", name, max_pickles=1, depth=depth)
+    one = analyze_region(state, fh, pos, size, f"{member}#pickle@{pos}", name, max_pickles=1, depth=depth)
     if one.blind:
         raise _Lost("a pickle in it could not be read")
     if one.broken is not None:
