@@ -133,6 +133,48 @@ def test_a_trampoline_makes_its_argument_called(tmp_path: Path) -> None:
     assert "hands it to numpy.random._pickle.__generator_ctor, which calls it" in hit[0].message
 
 
+def _partial_with_state(func: bytes, args: bytes, keywords: dict[str, bytes]) -> bytes:
+    """functools.partial as pickle writes it: REDUCE partial(func), BUILD (func, args, kw, None)."""
+    state = fx.MARK + func + args + _state(keywords) + NONE + fx.TUPLE
+    return fx.call(fx.glob4("functools", "partial"), func) + state + fx.BUILD
+
+
+@pytest.mark.parametrize("body", [
+    # partial(f)(x, g): what the call of the partial object passes goes to f
+    fx.call(fx.call(fx.glob4("functools", "partial"), fx.glob4("numpy.random._pickle", "__generator_ctor")),
+            fx.s("x"), fx.glob4("mypkg", "Maker")),
+    # partial(f, x, g)() with args in the partial's BUILD state
+    fx.call(_partial_with_state(fx.glob4("numpy.random._pickle", "__generator_ctor"),
+                                fx.MARK + fx.s("x") + fx.glob4("mypkg", "Maker") + fx.TUPLE, {})),
+    # partial(f, x, bit_generator_ctor=g)(): handed over by keyword
+    fx.call(_partial_with_state(fx.glob4("numpy.random._pickle", "__generator_ctor"), fx.MARK + fx.s("x") + fx.TUPLE,
+                                {"bit_generator_ctor": fx.glob4("mypkg", "Maker")})),
+])
+def test_what_a_partial_hands_to_its_function_is_judged_as_called(tmp_path: Path, body: bytes) -> None:
+    hit = _findings(scan_bytes(tmp_path, "p.pkl", fx.pickle4(body)), "MLS103")
+    assert hit and hit[0].severity.value == "high", hit
+
+
+@pytest.mark.parametrize("module, name", [
+    ("sklearn.metrics._scorer", "_cached_call"),             # getattr(estimator, <name from the pickle>)(X)
+    ("sklearn.utils.validation", "_check_response_method"),  # returns getattr(estimator, <name from the pickle>)
+    ("sklearn.calibration", "_check_response_method"),       # ... under another module's name
+    ("numpy", "piecewise"),                                  # calls the callables inside its funclist argument
+])
+def test_allowed_callables_that_call_what_the_pickle_names_are_held_out(module: str, name: str) -> None:
+    assert judge(module, name, load_lists()).verdict == "risky"
+
+
+def test_protocol_2_spellings_of_ordinary_objects_are_allowed(tmp_path: Path) -> None:
+    """str.split pickled at protocol 2 is getattr(__builtin__.unicode, 'split'); a class with keyword
+    arguments to __new__ is partial(Cls.__new__, Cls, ...) there: only Cls.__new__ runs."""
+    lists = load_lists()
+    assert judge("__builtin__", "unicode.split", lists).verdict == "allow"
+    assert judge("scipy.stats._stats_py", "LinregressResult.__new__", lists).verdict == "allow"
+    assert judge("builtins", "object.__reduce__", lists).verdict == "deny"
+    assert judge("scipy.stats._stats_py", "LinregressResult.__new__.__globals__", lists).verdict == "deny"
+
+
 # -- unknown_calls ------------------------------------------------------------------------------
 
 
@@ -197,3 +239,17 @@ def test_legacy_joblib_wrapper_called_with_arguments_is_not_verified(tmp_path: P
                               fx.glob2("numpy", "ndarray")) + _state({}) + fx.BUILD)
     hit = _findings(scan_bytes(tmp_path, "model.pkl", data), "MLS102")
     assert hit and "called with arguments" in hit[0].message, hit
+
+
+# -- the engines ------------------------------------------------------------------------------------
+
+
+def test_an_engine_that_fails_on_a_pickle_the_walk_read_whole_is_reported_not_an_error(tmp_path: Path) -> None:
+    """fickling cannot parse NEWOBJ_EX with keyword arguments (what protocol 4 writes for scipy's result
+    tuples): its part is reported as not done (low MLS115), and the walk's verdict stands."""
+    body = fx.glob4("collections", "OrderedDict") + EMPTY_TUPLE + fx.EMPTY_DICT + b"\x92"
+    ok = scan_bytes(tmp_path, "ok.pkl", fx.pickle4(body))
+    assert not ok.errors and not blocks(ok), (ok.errors, ok.findings)
+    assert [(f.rule_id, f.severity.value) for f in ok.findings] == [("MLS115", "low")]
+    bad = scan_bytes(tmp_path, "bad.pkl", fx.pickle4(body + b"0" + fx.call(fx.glob4("os", "system"), fx.s("x"))))
+    assert blocks(bad) and any(f.rule_id == "MLS101" for f in bad.findings), bad.findings

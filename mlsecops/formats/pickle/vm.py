@@ -238,6 +238,12 @@ class Machine:
                 for pos, arg in enumerate(callee.args):  # type: ignore[arg-type]
                     if isinstance(arg, Global):
                         self.hand_over(arg, callee.callee, pos, "held")
+                # ... and what this call passes goes to code the walker does not know (a partial hands
+                # it to the function it wraps): judged as called, like what the partial holds.
+                if type(args) is tuple:
+                    for arg in args:  # type: ignore[attr-defined]
+                        if isinstance(arg, Global):
+                            self.hand_over(arg, callee.callee, len(callee.args), "held")  # type: ignore[arg-type]
             return obj
         ref = r.globals[callee.index]
         ref.called = True
