@@ -135,9 +135,8 @@ def _calls_only(text: str, allowed: set[str]) -> bool:
 
 
 def _failed(state: ScanState, member: str | None, walk: WalkResult, why: str) -> None:
-    if walk.complete:  # the walk read every opcode; fickling's own parser failed (e.g. NEWOBJ_EX with keywords)
-        state.observe("MLS115", Severity.low, f"fickling did not analyse this pickle: it failed ({why}); mlsecops's own "
-                      "walk read all of it", member, "engine-failed:fickling", engine=ENGINE, evidence=[why])
+    if walk.complete:
+        state.errors.append(f"fickling could not analyse {member or 'the pickle'}: {why}")
     else:
         state.observe("MLS105", Severity.medium, "The pickle stream is broken", member, "malformed", engine=ENGINE,
                       evidence=[f"fickling: {why}"])
