@@ -10,10 +10,15 @@ libraries, three allowed callables call code another way:
   its BUILD state holds; `Pipeline.fit` with a `memory` folder makes joblib create it.
 - numpy's `piecewise(x, condlist, funclist)` calls the items of its `funclist` list
   with `x[cond]`: a callable inside a list argument, not an argument.
+Calling objects the pickle made runs code no allowlist entry judged: a `_Scorer`
+instance's `__call__` calls any method its state names; pandas' `DataFrame.__setitem__`
+calls a callable key (a SETITEM on the frame); numpy's `set_printoptions` installs a
+formatter dict that `array_str` calls on every element.
 The callable that runs is either an allowlisted method reached by name (nothing but
-allowlisted imports in the pickle) or a function of a package nobody reviewed
-(graphviz, installed beside scikit-learn in many stacks: `run_check(argv)` is
-`subprocess.run(argv)`), which is only `unknown_globals` when the pickle does not call it.
+allowlisted imports in the pickle) or a function of a package nobody had reviewed
+(graphviz, installed with catboost: `run_check(argv)` is `subprocess.run(argv)`), which was
+only `unknown_globals` when the pickle did not call it (graphviz is now on the generated
+denylist too; tests/models/test_pickle_uses.py checks each mechanism with an unknown name).
 """
 
 from __future__ import annotations
