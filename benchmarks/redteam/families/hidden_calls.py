@@ -133,6 +133,11 @@ def printoptions_formatter(func: bytes) -> bytes:
     return PROTO4 + options + b"0" + call(glob4("numpy", "array_str"), object_array(_argv())) + STOP
 
 
+def check_memory(folder: str) -> bytes:
+    """sklearn.utils.validation.check_memory(folder): joblib.Memory(location=folder) creates folder/joblib."""
+    return PROTO4 + call(glob4("sklearn.utils.validation", "check_memory"), s(folder)) + STOP
+
+
 def piecewise(func: bytes) -> bytes:
     """numpy.piecewise(argv, [True, True, True], [func]): func(x[cond]) is func(array(argv))."""
     conds = _list(*([NEWTRUE] * len(PROC_ARGV)))
@@ -184,6 +189,11 @@ SAMPLES = [
            "numpy.set_printoptions (allowlisted) takes a formatter dict whose callables numpy.array_str (allowlisted) "
            "calls on each element; the formatter stays installed for the whole process",
            lambda: {"arrays.npy": npy_object(printoptions_formatter(RUN_CHECK))}),
+    Sample("check_memory_creates_folder", F, "joblib.load", "file",
+           "one allowlisted import called with one string: sklearn.utils.validation.check_memory builds a "
+           "joblib.Memory, whose file-system store creates its folder at construction (the allowlist's analysis "
+           "does not follow the store's configure(), a method called on a local variable)",
+           lambda: {"model.joblib": check_memory("pwned_cache")}),
     Sample("numpy_piecewise_funclist_run_check", F, "joblib.load", "process",
            "numpy.piecewise (allowlisted, calls no positional argument) calls the items of its funclist: graphviz's "
            "run_check inside a list gets array(argv)", lambda: {"model.joblib": piecewise(RUN_CHECK)}),
