@@ -181,9 +181,12 @@ def test_an_import_used_as_a_key_of_an_object_made_at_load_time_is_judged_as_cal
     ("sklearn.utils.validation", "_check_response_method"),  # returns getattr(estimator, <name from the pickle>)
     ("sklearn.calibration", "_check_response_method"),       # ... under another module's name
     ("numpy", "piecewise"),                                  # calls the callables inside its funclist argument
+    ("numpy", "set_printoptions"),                           # installs formatter callables, process-wide
+    ("sklearn.utils.validation", "check_memory"),            # joblib.Memory(folder) creates the folder
 ])
 def test_allowed_callables_that_call_what_the_pickle_names_are_held_out(module: str, name: str) -> None:
     assert judge(module, name, load_lists()).verdict == "risky"
+    assert judge("joblib.memory", "Memory", load_lists()).verdict == "deny"
 
 
 def test_protocol_2_spellings_of_ordinary_objects_are_allowed(tmp_path: Path) -> None:
