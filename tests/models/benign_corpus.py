@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.models import benign_everyday as _everyday
+
 SEED = 0
 
 
@@ -599,6 +601,7 @@ GROUPS: dict[str, Callable[[_Writer], None]] = {
     "tensor_formats": tensor_formats,
     "text": text_files,
 }
+GROUPS.update(_everyday.GROUPS)
 
 
 def build(dest: Path, groups: list[str] | None = None) -> Corpus:

@@ -133,6 +133,72 @@ def test_a_trampoline_makes_its_argument_called(tmp_path: Path) -> None:
     assert "hands it to numpy.random._pickle.__generator_ctor, which calls it" in hit[0].message
 
 
+def _partial_with_state(func: bytes, args: bytes, keywords: dict[str, bytes]) -> bytes:
+    """functools.partial as pickle writes it: REDUCE partial(func), BUILD (func, args, kw, None)."""
+    state = fx.MARK + func + args + _state(keywords) + NONE + fx.TUPLE
+    return fx.call(fx.glob4("functools", "partial"), func) + state + fx.BUILD
+
+
+@pytest.mark.parametrize("body", [
+    # partial(f)(x, g): what the call of the partial object passes goes to f
+    fx.call(fx.call(fx.glob4("functools", "partial"), fx.glob4("numpy.random._pickle", "__generator_ctor")),
+            fx.s("x"), fx.glob4("mypkg", "Maker")),
+    # partial(f, x, g)() with args in the partial's BUILD state
+    fx.call(_partial_with_state(fx.glob4("numpy.random._pickle", "__generator_ctor"),
+                                fx.MARK + fx.s("x") + fx.glob4("mypkg", "Maker") + fx.TUPLE, {})),
+    # partial(f, x, bit_generator_ctor=g)(): handed over by keyword
+    fx.call(_partial_with_state(fx.glob4("numpy.random._pickle", "__generator_ctor"), fx.MARK + fx.s("x") + fx.TUPLE,
+                                {"bit_generator_ctor": fx.glob4("mypkg", "Maker")})),
+])
+def test_what_a_partial_hands_to_its_function_is_judged_as_called(tmp_path: Path, body: bytes) -> None:
+    hit = _findings(scan_bytes(tmp_path, "p.pkl", fx.pickle4(body)), "MLS103")
+    assert hit and hit[0].severity.value == "high", hit
+
+
+def test_calling_an_object_the_pickle_made_is_high_unless_it_only_calls_what_it_holds(tmp_path: Path) -> None:
+    """An instance's __call__ (a scikit-learn scorer calls estimator.<its response method>) or a callable some
+    code returned runs code no allowlist entry judged; a partial or a vectorize runs only what it holds."""
+    scorer = fx.glob4("sklearn.metrics._scorer", "_Scorer") + EMPTY_TUPLE + NEWOBJ + _state({"_response_method": fx.s("fit")}) + fx.BUILD
+    hit = _findings(scan_bytes(tmp_path, "s.pkl", fx.pickle4(fx.call(scorer, NONE, NONE, NONE))), "MLS102")
+    assert hit and hit[0].severity.value == "high" and "_Scorer" in hit[0].message, hit
+    returned = fx.call(fx.call(fx.glob4("numpy", "asarray"), fx.s("x")))
+    assert _findings(scan_bytes(tmp_path, "r.pkl", fx.pickle4(returned)), "MLS102")
+    partial = fx.call(fx.call(fx.glob4("functools", "partial"), fx.glob4("numpy", "log1p")), fx.i(1))
+    assert not blocks(scan_bytes(tmp_path, "p.pkl", fx.pickle4(partial)))
+
+
+def test_an_import_used_as_a_key_of_an_object_made_at_load_time_is_judged_as_called(tmp_path: Path) -> None:
+    """df[f] = 1 runs DataFrame.__setitem__, which calls a callable key: f(df). A plain dict's key is data."""
+    frame = fx.call(fx.glob4("pandas.core.frame", "DataFrame"), fx.EMPTY_DICT)
+    hit = _findings(scan_bytes(tmp_path, "f.pkl", fx.pickle4(frame + fx.glob4("mypkg", "run") + fx.i(1) + b"s")), "MLS103")
+    assert hit and hit[0].severity.value == "high" and "SETITEM key" in hit[0].message, hit
+    plain = _findings(scan_bytes(tmp_path, "d.pkl", fx.pickle4(fx.EMPTY_DICT + fx.glob4("mypkg", "run") + fx.i(1) + b"s")), "MLS103")
+    assert [f.severity.value for f in plain] == ["medium"], plain
+
+
+@pytest.mark.parametrize("module, name", [
+    ("sklearn.metrics._scorer", "_cached_call"),             # getattr(estimator, <name from the pickle>)(X)
+    ("sklearn.utils.validation", "_check_response_method"),  # returns getattr(estimator, <name from the pickle>)
+    ("sklearn.calibration", "_check_response_method"),       # ... under another module's name
+    ("numpy", "piecewise"),                                  # calls the callables inside its funclist argument
+    ("numpy", "set_printoptions"),                           # installs formatter callables, process-wide
+    ("sklearn.utils.validation", "check_memory"),            # joblib.Memory(folder) creates the folder
+])
+def test_allowed_callables_that_call_what_the_pickle_names_are_held_out(module: str, name: str) -> None:
+    assert judge(module, name, load_lists()).verdict == "risky"
+    assert judge("joblib.memory", "Memory", load_lists()).verdict == "deny"
+
+
+def test_protocol_2_spellings_of_ordinary_objects_are_allowed(tmp_path: Path) -> None:
+    """str.split pickled at protocol 2 is getattr(__builtin__.unicode, 'split'); a class with keyword
+    arguments to __new__ is partial(Cls.__new__, Cls, ...) there: only Cls.__new__ runs."""
+    lists = load_lists()
+    assert judge("__builtin__", "unicode.split", lists).verdict == "allow"
+    assert judge("scipy.stats._stats_py", "LinregressResult.__new__", lists).verdict == "allow"
+    assert judge("builtins", "object.__reduce__", lists).verdict == "deny"
+    assert judge("scipy.stats._stats_py", "LinregressResult.__new__.__globals__", lists).verdict == "deny"
+
+
 # -- unknown_calls ------------------------------------------------------------------------------
 
 
@@ -197,3 +263,17 @@ def test_legacy_joblib_wrapper_called_with_arguments_is_not_verified(tmp_path: P
                               fx.glob2("numpy", "ndarray")) + _state({}) + fx.BUILD)
     hit = _findings(scan_bytes(tmp_path, "model.pkl", data), "MLS102")
     assert hit and "called with arguments" in hit[0].message, hit
+
+
+# -- the engines ------------------------------------------------------------------------------------
+
+
+def test_fickling_is_handed_newobj_ex_as_pop_and_newobj(tmp_path: Path) -> None:
+    """fickling cannot parse NEWOBJ_EX with keyword arguments (what protocol 4 writes for scipy's result
+    tuples): the skeleton it is handed spells it POP + NEWOBJ, so it analyses the pickle instead of failing
+    (an engine failure is a stage error)."""
+    body = fx.glob4("collections", "OrderedDict") + EMPTY_TUPLE + fx.EMPTY_DICT + b"\x92"
+    ok = scan_bytes(tmp_path, "ok.pkl", fx.pickle4(body))
+    assert not ok.errors and not blocks(ok), (ok.errors, ok.findings)
+    bad = scan_bytes(tmp_path, "bad.pkl", fx.pickle4(body + b"0" + fx.call(fx.glob4("os", "system"), fx.s("x"))))
+    assert not bad.errors and blocks(bad) and any(f.rule_id == "MLS101" and "fickling" in f.engines for f in bad.findings)

@@ -391,6 +391,10 @@ def _newobj(m: Machine, op: int, off: int, first: bool) -> None:
             m.assume()
         else:
             m.die(f"NEWOBJ_EX with keyword arguments that are not a dict ({describe(kwargs)})")
+    if ex:
+        # Engines see POP + NEWOBJ: fickling cannot parse NEWOBJ_EX with keywords (its AST wants a list of
+        # keywords, not a dict), which protocol 4 writes for every __getnewargs_ex__ (scipy's result tuples).
+        m.r.elided.append((off, 1, b"0\x81"))
     m.escape(args, kwargs)
     m.stack.append(m.call(cls, args, off, "newobj_ex" if ex else "newobj"))
 

@@ -167,6 +167,17 @@ def constant_bytes(value: object) -> tuple[bytes | None, int | None, int] | None
     return None
 
 
+# Objects whose call runs only what they hold, which the walk already judges as called: functools.partial
+# (its func; the allowlist's deferred calls), numpy.vectorize (its pyfunc).
+_CALLS_WHAT_IT_HOLDS = frozenset({"functools.partial", "numpy.vectorize"})
+
+
+def calls_what_it_holds(value: object) -> bool:
+    """A call of `value` (an object made at load time) runs only the callable it holds: a partial or a vectorize."""
+    return isinstance(value, Obj) and isinstance(value.callee, Global) \
+        and full_name(value.callee.module, value.callee.name) in _CALLS_WHAT_IT_HOLDS
+
+
 def made_by(value: object) -> str:
     """How a value that is not a constant came to be, for a finding."""
     if isinstance(value, Obj) and isinstance(value.callee, Global):

@@ -47,7 +47,8 @@ class GlobalRef:
     built: bool = False  # what it made received a BUILD: it made an instance that takes state
     # Where it was handed to other code: (holder's index in globals, position, how). `how` is
     # "reduce" or "newobj" (an argument of that call), "state" (held in the BUILD state of an
-    # instance of the holder), "held" (an argument of a call whose result was itself called).
+    # instance of the holder), "held" (an argument of a call whose result was itself called), "item"
+    # (a key of SETITEM(S) on what a call of the holder made: its __setitem__ runs).
     passed: list[tuple[int, int | str, str]] | None = None
     passed_lost: bool = False  # more distinct hand-overs than are kept: judged as called
     states: dict[Summary, None] | None = None  # summaries of the BUILD states of what it made
@@ -106,8 +107,8 @@ class WalkResult:
 
     @property
     def elided_bytes(self) -> int:
-        """Bytes the walk seeked over (rewrites of text FLOAT and BYTEARRAY8 are not elisions)."""
-        return sum(n for _, n, rep in self.elided if rep[:1] not in (b"G", b"B", b"\x8e"))
+        """Bytes the walk seeked over (rewrites of text FLOAT, BYTEARRAY8 and NEWOBJ_EX are not elisions)."""
+        return sum(n for _, n, rep in self.elided if rep[:1] not in (b"G", b"B", b"\x8e", b"0"))
 
     def resolved_specials(self) -> set[tuple[str, str]]:
         """Special imports (getattr, _load_from_bytes) every use of which was resolved."""

@@ -2,8 +2,9 @@
 
 The stream with every large payload replaced by a short placeholder of the
 same type, joblib's inline array data cut out, FRAME headers dropped (their
-lengths would no longer match) and the two opcodes fickling cannot parse
-(text FLOAT, BYTEARRAY8) rewritten as their binary equivalents. Every import
+lengths would no longer match), the two opcodes fickling cannot parse
+(text FLOAT, BYTEARRAY8) rewritten as their binary equivalents, and NEWOBJ_EX
+(whose keywords fickling's AST cannot take) as POP + NEWOBJ. Every import
 and call of the stream is still in it: the differential tests check that
 CPython's unpicklers do at least as much on the skeleton as on the original.
 """

@@ -84,11 +84,18 @@ def summarise(state: object, watch: frozenset[str]) -> Summary:
 
 
 def globals_in(state: object) -> list[tuple[str, Global]]:
-    """Imports held directly in a state: ('key', g) for a dict entry, ('0', g) for a tuple item.
+    """Imports held in a state: ('key', g) for a dict entry, ('0', g) for a tuple item or an item of
+    a tuple or dict at that position of a tuple state.
     A class that calls what its state holds (numpy.vectorize's pyfunc) calls these."""
     if type(state) is Dct:
         return [(name, v) for k, v in state.items() if isinstance(v, Global)  # type: ignore[attr-defined]
                 for name in [_key(k)] if name is not None]
     if type(state) is tuple:
-        return [(str(i), v) for i, v in enumerate(state) if isinstance(v, Global)]  # type: ignore[arg-type]
+        # One level down as well, under the item's position: functools.partial's state is
+        # (func, args, keywords, dict), and func is handed what args and keywords hold.
+        found: list[tuple[str, Global]] = []
+        for i, v in enumerate(state):  # type: ignore[arg-type]
+            inner = v.values() if type(v) is Dct else v if type(v) is tuple else (v,)  # type: ignore[attr-defined]
+            found += [(str(i), g) for g in inner if isinstance(g, Global)]
+        return found
     return []

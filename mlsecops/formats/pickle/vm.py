@@ -244,6 +244,17 @@ class Machine:
                 for pos, arg in enumerate(callee.args):  # type: ignore[arg-type]
                     if isinstance(arg, Global):
                         self.hand_over(arg, callee.callee, pos, "held")
+                # ... and what this call passes goes to code the walker does not know (a partial hands
+                # it to the function it wraps): judged as called, like what the partial holds.
+                if type(args) is tuple:
+                    for arg in args:  # type: ignore[attr-defined]
+                        if isinstance(arg, Global):
+                            self.hand_over(arg, callee.callee, len(callee.args), "held")  # type: ignore[arg-type]
+            if not resolve.calls_what_it_holds(callee) and sum(i.kind == "computed-call" for i in r.issues) < 8:
+                # An instance's __call__, or a callable some code returned: code no allowlist entry judged.
+                r.issues.append(Issue("computed-call", off, f"calls {resolve.made_by(callee)}: "
+                                      "that runs code the allowlist did not judge (an instance's __call__, "
+                                      "or a callable the call returned)"))
             return obj
         ref = r.globals[callee.index]
         ref.called = True
@@ -454,6 +465,12 @@ class Machine:
                 target.put(key, items[k + 1])  # type: ignore[attr-defined]
             self.escape(*items)
             return
+        if isinstance(target, Obj) and isinstance(target.callee, Global):
+            # target[key] = value on an object made at load time runs its class's __setitem__, which
+            # may call a callable key (pandas' DataFrame.__setitem__ calls key(frame)): judged as called.
+            for key in items[::2]:
+                if isinstance(key, Global):
+                    self.hand_over(key, target.callee, "setitem", "item")
         if self._onto_symbol(target, items):
             return
         if t is Lst or t is ByteArr:

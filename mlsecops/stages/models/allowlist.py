@@ -141,6 +141,10 @@ def normalise(module: str, name: str) -> tuple[str, str]:
     """Python 2 names as the unpickler maps them (fix_imports)."""
     if (module, name) in _compat_pickle.NAME_MAPPING:
         return _compat_pickle.NAME_MAPPING[(module, name)]
+    head, dot, rest = name.partition(".")  # an attribute read from a mapped import: getattr(unicode, "split")
+    if dot and (module, head) in _compat_pickle.NAME_MAPPING:
+        mapped_module, mapped = _compat_pickle.NAME_MAPPING[(module, head)]
+        return mapped_module, f"{mapped}.{rest}"
     if module in _compat_pickle.IMPORT_MAPPING:
         return _compat_pickle.IMPORT_MAPPING[module], name
     return module, name
@@ -235,6 +239,12 @@ def judge(module: str, name: str, lists: Lists, *, reduced: bool | None = None,
             shown = cand.replace(":", ".")
             prefix = f"re-export of {shown}: " if cand not in cands else ""
             return Judgement("deny", module, name, f"{prefix}a third-party callable that reaches {sink}", "denylist", target)
+    if name.endswith(".__new__") and not _is_dunder_traversal(name[:-8]):
+        # Cls.__new__ (protocols 2-3 write partial(Cls.__new__, Cls, *args, **kw) for keyword arguments
+        # to __new__): only Cls.__new__ runs, as under NEWOBJ. Allowed when Cls is, not called.
+        made = judge(module, name[:-8], lists, reduced=False, states=states, with_args=False)
+        if made.verdict == "allow":
+            return made
     if _is_dunder_traversal(name):
         return Judgement("deny", module, name, "reaches a dunder attribute (__globals__, __dict__, ...) to escape to other objects",
                          "dunder", target)

@@ -92,10 +92,11 @@ def use_of(walk: pk.WalkResult, refs: list[pk.GlobalRef], lists: Lists) -> Use:
         for holder_index, pos, how in r.passed or ():
             holder = walk.globals[holder_index]
             shown = f"{holder.module}.{holder.name}"
-            if how == "held":
+            if how in ("held", "item"):
                 u.called = u.with_args = True
                 u.value_only = False
-                u.caller = u.caller or f"the result of {shown}(...), which the pickle calls"
+                u.caller = u.caller or (f"the result of {shown}(...), which the pickle calls" if how == "held" else
+                                        f"the __setitem__ of a {shown} object (as a SETITEM key)")
                 continue
             roles = lists.calls_args.get(identity(holder.module, holder.name, lists), {})
             keys = {"reduce": (str(pos), f"new:{pos}"), "newobj": (f"new:{pos}",), "state": (f"state:{pos}",)}[how]
@@ -250,6 +251,9 @@ def _issue(state: ScanState, issue: pk.Issue, member: str | None, dangerous: boo
     if issue.kind in ("dynamic-global", "ext-opcode"):
         state.observe(rules.DYNAMIC_PICKLE_IMPORT, Severity.critical, f"The pickle computes an import at runtime: {issue.detail}", member,
                       f"dynamic:{issue.offset}", evidence=ev)
+    elif issue.kind == "computed-call":
+        state.observe(rules.RISKY_PICKLE_IMPORT, Severity.high, f"The pickle {issue.detail}", member, f"computed-call:{issue.offset}",
+                      evidence=ev)
     elif issue.kind == "build-on-global":
         state.observe(rules.PICKLE_OBJECT_MUTATION, Severity.critical, issue.detail, member, f"mutation:{issue.offset}", evidence=ev)
     elif issue.kind in pk.BREAKS:
