@@ -198,6 +198,7 @@ def fuzz(job: Job, home: Path) -> None:
             derived = parent if iteration >= len(seeds) else heartbeat.NO_PARENT
             if recorder.note(outcome, data, derived, iteration) and iteration >= initial and len(pool) < MAX_POOL:
                 pool.append(data)
+        beat.idle()  # nothing in flight while the next mutant is made: a failure there is the worker's, not a loader's
         iteration += 1
         if iteration == len(seeds):
             beat.set_timeout(min(job.exec_timeout, max(MIN_HANG, HANG_FACTOR * recorder.stats.seed_seconds)))

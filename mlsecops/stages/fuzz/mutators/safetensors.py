@@ -48,6 +48,11 @@ def _tensor(rng: random.Random, header: dict) -> tuple[str, dict] | None:
     return name, header[name]
 
 
+def _ints(value: object) -> list[object]:
+    """A header list as an earlier mutant may have left it (null, a string, a float...)."""
+    return list(value) if isinstance(value, list) else []
+
+
 def mutate(rng: random.Random, data: bytes, others: list[bytes] | None = None) -> bytes:
     parts = split(data)
     if parts is None:
@@ -62,18 +67,18 @@ def mutate(rng: random.Random, data: bytes, others: list[bytes] | None = None) -
         if move == 1:
             info["dtype"] = rng.choice(DTYPES)
         elif move == 2:
-            shape = list(info.get("shape", []))
+            shape = _ints(info.get("shape"))
             if shape and rng.random() < 0.6:
                 shape[rng.randrange(len(shape))] = rng.choice(BIG)
             else:
                 shape = rng.choice(([], [0], [1] * 64, shape + [rng.choice(BIG)], shape[:-1]))
             info["shape"] = shape
         elif move == 3:
-            offs = list(info.get("data_offsets", [0, 0]))[:2] or [0, 0]
+            offs = _ints(info.get("data_offsets"))[:2] or [0, 0]
             offs[rng.randrange(len(offs))] = rng.choice((*BIG, len(body), len(body) + 1))
             info["data_offsets"] = offs
         elif move == 4:
-            offs = info.get("data_offsets", [0, 0])
+            offs = _ints(info.get("data_offsets"))
             info["data_offsets"] = list(reversed(offs)) if rng.random() < 0.5 else [0, len(body)]
         elif move == 5:
             header[name + "\u0000" if rng.random() < 0.5 else name * 2] = dict(info)
