@@ -60,7 +60,7 @@ DENY = ROOT / "mlsecops" / "data" / "pickle_globals.yml"
 ENTRY_METHODS = ("__new__", "__init__", "__setstate__", "__setattr__", "__setitem__", "__getattr__", "__del__",
                  "append", "extend", "add", "__hash__", "__eq__")
 # Distributions whose import names differ from the package name pip knows.
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu", "dateutil": "python-dateutil"}
 MAX_DEPTH = 5
 # Spec sections that are not packages to allow from.
 SECTIONS = ("reviewed", "state_checks", "deferred_calls", "denylist", "unstable")

@@ -116,6 +116,8 @@ def everyday_sklearn(w: _Writer) -> None:
 def everyday_analysis(w: _Writer) -> None:
     """scipy results, numpy polynomials and limits, pandas frames and tables from analysis notebooks."""
     import pandas as pd
+    from dateutil import parser as dateutil_parser
+    from dateutil import tz as dateutil_tz
     from scipy import interpolate, optimize, signal, sparse, stats
 
     X, _, yr = _data()
@@ -150,6 +152,13 @@ def everyday_analysis(w: _Writer) -> None:
         "json_normalize": pd.json_normalize([{"a": {"b": 1}, "c": [1, 2]}]),
         "offsets": [pd.offsets.Week(weekday=0), pd.offsets.CustomBusinessDay(holidays=["2026-01-01"]),
                     pd.tseries.frequencies.to_offset("15min")],
+        # pandas' dateutil time zones, and the zones dateutil.parser hands back
+        "dateutil_tz_series": pd.Series(pd.date_range("2026-01-01", periods=3, tz="dateutil/Europe/London")),
+        "dateutil_parsed": pd.DataFrame({"t": [dateutil_parser.parse("2026-01-01 10:00 UTC"),
+                                               dateutil_parser.parse("2026-01-01 10:00 +0530")]}),
+        "dateutil_zones": [dateutil_tz.tzutc(), dateutil_tz.tzoffset("X", 3600), dateutil_tz.tzlocal(),
+                           dateutil_tz.gettz("America/New_York"), dateutil_tz.tzstr("EST5EDT")],
+        "date_offset": [pd.DateOffset(months=1, days=2), pd.offsets.DateOffset(weekday=2)],
     }
     objs["attrs_and_flags"].attrs["source"] = "survey"
     _save_all(w, objs)

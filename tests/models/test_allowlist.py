@@ -16,7 +16,7 @@ from tests.models.helpers import scan_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "mlsecops" / "data" / "pickle_allowlist.json"
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu", "dateutil": "python-dateutil"}
 
 
 def _data() -> dict:  # type: ignore[type-arg]

@@ -277,3 +277,26 @@ def test_fickling_is_handed_newobj_ex_as_pop_and_newobj(tmp_path: Path) -> None:
     assert not ok.errors and not blocks(ok), (ok.errors, ok.findings)
     bad = scan_bytes(tmp_path, "bad.pkl", fx.pickle4(body + b"0" + fx.call(fx.glob4("os", "system"), fx.s("x"))))
     assert not bad.errors and blocks(bad) and any(f.rule_id == "MLS101" and "fickling" in f.engines for f in bad.findings)
+
+
+# -- dateutil's time zones (pandas' tz="dateutil/...", dateutil.parser's zones) ---------------------
+
+@pytest.mark.parametrize("cls, blocked", [
+    (("dateutil.tz._tzfile", "tzfile"), False),  # how dateutil pickles a tzfile
+    (("subprocess", "Popen"), True),  # _unpickle instantiates its first argument
+    # ... and calls its _load_from_data, as BUILD calls an unknown class's __setstate__: unknown_globals (medium)
+    (("mypkg", "Zone"), False),
+])
+def test_dateutil_unpickle_judges_the_class_it_is_handed(tmp_path: Path, cls: tuple[str, str], blocked: bool) -> None:
+    data = fx.pickle4(fx.call(fx.glob4("dateutil.tz._tzfile", "_unpickle"), fx.glob4(*cls), fx.s("Europe/London"),
+                              fx.s("/usr/share/zoneinfo/Europe/London"), EMPTY_TUPLE))
+    result = scan_bytes(tmp_path, "tz.pkl", data)
+    assert blocks(result) is blocked, result.findings
+    if cls[0] == "mypkg":
+        assert [f.severity.value for f in _findings(result, "MLS103")] == ["medium"]
+
+
+def test_a_dateutil_tzfile_built_from_a_path_in_the_pickle_is_not_allowed(tmp_path: Path) -> None:
+    """tzfile(path) opens the path: allowed only as _unpickle makes it, without calling it."""
+    data = fx.pickle4(fx.call(fx.glob4("dateutil.tz._tzfile", "tzfile"), fx.s("/etc/passwd")))
+    assert blocks(scan_bytes(tmp_path, "tz.pkl", data))
